@@ -1,0 +1,116 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Agent, request } from 'undici';
+import { afterAll, describe, expect, it } from 'vitest';
+import { execTool } from './lib/exec.js';
+import { type RunningRegistry, startRegistry } from './setup/distribution.js';
+
+const started: RunningRegistry[] = [];
+afterAll(async () => {
+  await Promise.all(started.map((r) => r.stop()));
+});
+
+async function statusOf(url: string, opts: { ca?: string; auth?: string } = {}): Promise<number> {
+  const dispatcher = new Agent({ connect: opts.ca ? { ca: opts.ca } : {} });
+  try {
+    const res = await request(`${url}/v2/`, {
+      dispatcher,
+      headers: opts.auth ? { authorization: `Basic ${Buffer.from(opts.auth).toString('base64')}` } : {},
+    });
+    await res.body.dump();
+    return res.statusCode;
+  } finally {
+    await dispatcher.close();
+  }
+}
+
+describe('startRegistry', () => {
+  it('starts a plain-HTTP registry on a random loopback port that answers /v2/ with 200, and stops it', async () => {
+    const reg = await startRegistry();
+    started.push(reg);
+    expect(reg.host).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(reg.url).toBe(`http://${reg.host}`);
+    expect(reg.caFile).toBeUndefined();
+    expect(await statusOf(reg.url)).toBe(200);
+    await reg.stop();
+    await expect(statusOf(reg.url)).rejects.toThrow();
+    expect(() => process.kill(reg.pid, 0)).toThrow();
+  });
+
+  it('starts a TLS + bcrypt htpasswd registry: 401 anonymous, 200 with the password, 401 with a wrong one', async () => {
+    const reg = await startRegistry({ tls: true, htpasswd: { user: 'kiln', password: 's3cret' } });
+    started.push(reg);
+    expect(reg.url).toBe(`https://${reg.host}`);
+    const ca = await readFile(reg.caFile!, 'utf8');
+    expect(ca).toBe(reg.caPem);
+    expect(await readFile(`${reg.certDir}/ca.crt`, 'utf8')).toBe(ca);
+    expect(await statusOf(reg.url, { ca })).toBe(401);
+    expect(await statusOf(reg.url, { ca, auth: 'kiln:s3cret' })).toBe(200);
+    expect(await statusOf(reg.url, { ca, auth: 'kiln:wrong' })).toBe(401);
+    // The server cert is not trusted without the test CA.
+    await expect(statusOf(reg.url)).rejects.toThrow();
+    await reg.stop();
+  });
+
+  it('runs two registries side by side on different ports', async () => {
+    const [a, b] = await Promise.all([startRegistry(), startRegistry()]);
+    started.push(a!, b!);
+    expect(a!.host).not.toBe(b!.host);
+    expect(await statusOf(a!.url)).toBe(200);
+    expect(await statusOf(b!.url)).toBe(200);
+  });
+
+  it('starts a token-auth registry whose 401 names the token realm and service', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-token-'));
+    try {
+      await execTool('openssl', [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=kiln token signer',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ]);
+      const realm = 'http://127.0.0.1:9/token';
+      const reg = await startRegistry({
+        tokenAuth: {
+          realm,
+          service: 'kiln-test',
+          issuer: 'kiln-issuer',
+          rootCertBundle: join(dir, 'cert.pem'),
+        },
+      });
+      started.push(reg);
+      const res = await request(`${reg.url}/v2/`);
+      await res.body.dump();
+      expect(res.statusCode).toBe(401);
+      expect(String(res.headers['www-authenticate'])).toBe(`Bearer realm="${realm}",service="kiln-test"`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects htpasswd and tokenAuth together', async () => {
+    await expect(
+      startRegistry({
+        htpasswd: { user: 'a', password: 'b' },
+        tokenAuth: {
+          realm: 'http://127.0.0.1:1/token',
+          service: 's',
+          issuer: 'i',
+          rootCertBundle: '/nonexistent',
+        },
+      }),
+    ).rejects.toMatchObject({ code: 'KILN_TEST_REGISTRY_OPTIONS' });
+  });
+});

@@ -1,2 +1,5 @@
 #!/usr/bin/env node
-export {};
+import { main } from './main.js';
+
+const code = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env });
+process.exitCode = code;

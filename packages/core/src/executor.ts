@@ -1,0 +1,32 @@
+import type { Writable } from 'node:stream';
+
+/** A mount set up for one RUN (`RUN --mount=...`). */
+export interface RunMount {
+  type: 'bind' | 'cache' | 'tmpfs' | 'secret' | 'ssh';
+  target: string;
+  source?: string;
+  readonly?: boolean;
+}
+
+/** One RUN to execute inside a stage's root filesystem. */
+export interface RunRequest {
+  argv: string[];
+  env: string[];
+  cwd: string;
+  user: string;
+  rootfs: string;
+  mounts: RunMount[];
+  network: 'default' | 'none' | 'host';
+  signal?: AbortSignal;
+  stdout: Writable;
+  stderr: Writable;
+}
+
+/**
+ * Executes RUN instructions. kiln's own executors come with the RUN support; callers can pass any object with
+ * this shape. `run` resolves with the exit status.
+ */
+export interface Executor {
+  readonly name: string;
+  run(request: RunRequest): Promise<{ exitCode: number }>;
+}

@@ -1,0 +1,70 @@
+const BRAND = Symbol.for('kiln.dockerfile.error');
+
+/** Stable codes carried by {@link DockerfileError}. */
+export type DockerfileErrorCode =
+  | 'EMPTY_DOCKERFILE'
+  | 'INVALID_DIRECTIVE'
+  | 'DUPLICATE_DIRECTIVE'
+  | 'INVALID_ESCAPE'
+  | 'UNTERMINATED_HEREDOC'
+  | 'INVALID_JSON_ARRAY'
+  | 'INVALID_ARGUMENTS'
+  | 'UNKNOWN_INSTRUCTION'
+  | 'UNKNOWN_FLAG'
+  | 'DUPLICATE_FLAG'
+  | 'INVALID_FLAG'
+  | 'INVALID_MOUNT'
+  | 'INVALID_HEALTHCHECK'
+  | 'INVALID_ONBUILD'
+  | 'NO_STAGE'
+  | 'MISSING_FROM'
+  | 'INVALID_STAGE_NAME'
+  | 'DUPLICATE_STAGE_NAME'
+  | 'FROM_LATER_STAGE'
+  | 'UNKNOWN_STAGE'
+  | 'CIRCULAR_DEPENDENCY'
+  | 'TARGET_NOT_FOUND'
+  | 'EXPANSION_ERROR'
+  | 'INVALID_PLATFORM'
+  | 'CHECK_FAILED';
+
+/** Where a {@link DockerfileError} points: 1-based line and column, optional end line. */
+export interface DockerfileErrorLocation {
+  line: number;
+  column: number;
+  endLine?: number;
+}
+
+/**
+ * DockerfileError is the only error the package throws for bad input. `code` is stable,
+ * `line`/`column` are 1-based (0 when the error concerns no line, e.g. an unknown target),
+ * and the message quotes the offending text. `instanceof` works across duplicate installs.
+ */
+export class DockerfileError extends Error {
+  readonly code: DockerfileErrorCode;
+  readonly line: number;
+  readonly column: number;
+  readonly endLine: number;
+
+  constructor(
+    code: DockerfileErrorCode,
+    message: string,
+    where: DockerfileErrorLocation = { line: 0, column: 0 },
+  ) {
+    super(where.line > 0 ? `line ${where.line}: ${message}` : message);
+    this.name = 'DockerfileError';
+    this.code = code;
+    this.line = where.line;
+    this.column = where.column;
+    this.endLine = where.endLine ?? where.line;
+  }
+
+  /** Brand check that survives two copies of the package in one process. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+  }
+
+  get [BRAND](): true {
+    return true;
+  }
+}

@@ -1,1 +1,10 @@
-export {};
+export * from './errors.js';
+export * from './fs/file-system.js';
+export { MemoryFileSystem } from './fs/memory-file-system.js';
+export { nodeFileSystem } from './fs/node-file-system.js';
+export { type Compression, detectCompression, zlibHasZstd } from './layer/compression.js';
+export * from './layer/create-layer.js';
+export type { LayerEntry } from './layer/layer-entry.js';
+export * from './layer/media-type.js';
+export type { TarEntryType, TarHeader } from './tar/tar-header.js';
+export { readTar, type TarEntry } from './tar/tar-reader.js';

@@ -1,0 +1,99 @@
+import type { Readable, Writable } from 'node:stream';
+
+/** The kind of a file system object, as `lstat` reports it. */
+export type FileKind = 'file' | 'dir' | 'symlink' | 'char' | 'block' | 'fifo' | 'socket';
+
+/** FileStat: what `lstat` reports, reduced to what layers and diffs need. */
+export interface FileStat {
+  kind: FileKind;
+  /** Permission bits including setuid, setgid and sticky (`mode & 0o7777`). */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Bytes for regular files and symlinks (target length); 0 or file-system specific for others. */
+  size: number;
+  /** Modification time in milliseconds, possibly fractional. */
+  mtimeMs: number;
+  /** Device and inode: together they identify hardlinks within one file system. */
+  dev: number;
+  ino: number;
+  nlink: number;
+  /** Device number of a char or block device (major/minor as the kernel encodes them). */
+  rdevMajor: number;
+  rdevMinor: number;
+}
+
+/** Extended attributes of one object: name (`security.capability`, `user.foo`) → raw value. */
+export type Xattrs = Record<string, Buffer>;
+
+/**
+ * FileSystem: the subset of `node:fs/promises` that extraction, directory diffs and overlay
+ * conversion use. Paths are absolute POSIX paths of this file system. Like the kernel,
+ * implementations follow symlinks in every component but the last, and `lstat`, `readlink`,
+ * `lchown`, `lutimes` never follow the last one. Failures reject with an error whose `code`
+ * is the errno name (`ENOENT`, `ENOTDIR`, `EEXIST`, `ENOTEMPTY`, …) as node:fs does.
+ *
+ * Implementations: {@link nodeFileSystem} (the real disk) and {@link MemoryFileSystem}
+ * (in memory, for unit tests and RUN-less builds).
+ */
+export interface FileSystem {
+  lstat(path: string): Promise<FileStat>;
+  /** Names in a directory, in no particular order. */
+  readdir(path: string): Promise<string[]>;
+  readlink(path: string): Promise<string>;
+  /** A regular file's whole content (used for small files, where a stream costs more than it saves). */
+  readFile(path: string): Promise<Buffer>;
+  /** A fresh stream of a regular file's bytes. */
+  createReadStream(path: string): Readable;
+  /** Creates (or truncates) a regular file and returns a stream writing its content. */
+  createWriteStream(path: string, options: { mode: number }): Writable;
+  /** Creates (or replaces the content of) a regular file in one call; used for small files. */
+  writeFile(path: string, data: Buffer, options: { mode: number }): Promise<void>;
+  /** Creates one directory; its parent must exist. */
+  mkdir(path: string, options: { mode: number }): Promise<void>;
+  symlink(target: string, path: string): Promise<void>;
+  link(existingPath: string, newPath: string): Promise<void>;
+  chmod(path: string, mode: number): Promise<void>;
+  lchown(path: string, uid: number, gid: number): Promise<void>;
+  /** Sets access and modification times (milliseconds) without following a final symlink. */
+  lutimes(path: string, atimeMs: number, mtimeMs: number): Promise<void>;
+  /** Removes a file or (with `recursive`) a tree; a missing path is not an error. */
+  rm(path: string, options?: { recursive?: boolean }): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  /**
+   * Creates a device node or FIFO. Optional: used by extraction for `char`, `block` and `fifo`
+   * entries; without it such entries fail with `KILN_DEVICE_NOT_ALLOWED`.
+   */
+  mknod?(
+    path: string,
+    kind: 'char' | 'block' | 'fifo',
+    mode: number,
+    major: number,
+    minor: number,
+  ): Promise<void>;
+  /**
+   * Reads the extended attributes of many objects in one call (batched because the node
+   * implementation pays one process per call). Optional: used by overlay conversion (opaque
+   * directories) and by `entriesFromDirectory({ xattrs: true })`. Objects without xattrs may be absent.
+   */
+  readXattrs?(paths: string[]): Promise<Map<string, Xattrs>>;
+  /**
+   * Replaces the extended attributes of a regular file or directory. Optional: used by
+   * extraction when an entry carries xattrs; without it they are skipped and counted.
+   */
+  setXattrs?(path: string, kind: 'file' | 'dir', xattrs: Xattrs): Promise<void>;
+}
+
+/** Makes an error that looks like node:fs's for `code` (used by non-disk implementations). */
+export function fsError(code: string, syscall: string, path: string): NodeJS.ErrnoException {
+  const e: NodeJS.ErrnoException = new Error(`${code}: ${syscall} '${path}'`);
+  e.code = code;
+  e.syscall = syscall;
+  e.path = path;
+  return e;
+}
+
+/** True when `e` is a file system error with one of the given errno codes. */
+export function isFsError(e: unknown, ...codes: string[]): boolean {
+  return typeof e === 'object' && e !== null && codes.includes((e as { code?: string }).code ?? '');
+}

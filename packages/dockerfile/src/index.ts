@@ -10,8 +10,16 @@ export type {
 } from './ast.js';
 export { type CheckRule, type RuleName, rules } from './checks/rules.js';
 export { DockerfileError, type DockerfileErrorCode, type DockerfileErrorLocation } from './errors.js';
+export type { ExpandedInstruction, ExpandOptions } from './instructions/expand.js';
+export { expandInstruction } from './instructions/expand.js';
+export { parseInstruction } from './instructions/parse-instruction.js';
+export type * from './instructions/types.js';
 export { dumpAst } from './parser/dump.js';
 export { parseDockerfile } from './parser/parse.js';
+export { type ArgContext, PROXY_ARGS, type ResolvedArg, resolveArgValue } from './plan/args.js';
+export { planBuild } from './plan/plan.js';
+export { formatPlatform, parsePlatform } from './plan/platform.js';
+export type { BuildPlan, PlanOptions, Platform, Stage, StageBase } from './plan/types.js';
 export {
   type Env,
   type ExpansionResult,

@@ -1,0 +1,422 @@
+import type { DockerfileAst, SourceRange } from '../ast.js';
+import { parseCheckConfig } from '../checks/check-directive.js';
+import { checkInstructionCasing, Linter, looksSecret } from '../checks/linter.js';
+import { rules } from '../checks/rules.js';
+import { DockerfileError } from '../errors.js';
+import { expandInstruction } from '../instructions/expand.js';
+import { toInstruction } from '../instructions/from-node.js';
+import type { ArgInstruction, FromInstruction, Instruction, SourceRef } from '../instructions/types.js';
+import { parseDockerfile } from '../parser/parse.js';
+import { expandWordWithMatches } from '../shell/lexer.js';
+import { didYouMean, suggest } from '../suggest.js';
+import { isPredefinedArg, isProxyArg, lookup, platformArgs, resolveArgValue } from './args.js';
+import { parsePlatform } from './platform.js';
+import type { BuildPlan, PlanOptions, Stage, StageBase } from './types.js';
+
+const RESERVED_STAGE_NAMES = new Set(['scratch', 'context']);
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const at = (r: SourceRange) => ({ line: r.start.line, column: r.start.column, endLine: r.end.line });
+
+interface RawStage {
+  from: FromInstruction;
+  instructions: Instruction[];
+}
+
+/** Splits typed instructions into global ARGs and stages; only ARG may precede the first FROM. */
+function splitStages(instructions: Instruction[]): { globals: ArgInstruction[]; stages: RawStage[] } {
+  const globals: ArgInstruction[] = [];
+  const stages: RawStage[] = [];
+  for (const ins of instructions) {
+    if (ins.kind === 'from') stages.push({ from: ins, instructions: [] });
+    else if (stages.length > 0) stages[stages.length - 1]!.instructions.push(ins);
+    else if (ins.kind === 'arg') globals.push(ins);
+    else {
+      throw new DockerfileError(
+        'NO_STAGE',
+        `no build stage in current context: ${ins.keyword} before the first FROM: ${JSON.stringify(ins.original)}`,
+        at(ins.range),
+      );
+    }
+  }
+  if (stages.length === 0) {
+    const last = instructions[instructions.length - 1];
+    throw new DockerfileError(
+      'MISSING_FROM',
+      'dockerfile contains no stages to build: add a FROM instruction',
+      last ? at(last.range) : { line: 1, column: 1 },
+    );
+  }
+  return { globals, stages };
+}
+
+/**
+ * planBuild parses (if given text), types every instruction and plans the build: global ARGs,
+ * stages with their bases (scratch, an earlier stage, or an image ref expanded with global
+ * ARGs), `COPY --from` / `RUN --mount from=` resolved to a stage index or an image, the
+ * dependency graph, the stages the target needs, unused build args and lint warnings.
+ * Instructions stay unexpanded: core expands them at dispatch with `expandInstruction`, since the
+ * base image's Env takes part. Throws DockerfileError for every hard error.
+ */
+export function planBuild(textOrAst: string | DockerfileAst, opts: PlanOptions = {}): BuildPlan {
+  const ast = typeof textOrAst === 'string' ? parseDockerfile(textOrAst) : textOrAst;
+  const escape = ast.escapeToken;
+  const linter = new Linter();
+  checkInstructionCasing(ast.children, linter);
+  const typed = ast.children.map((n) => toInstruction(n));
+  const { globals, stages: raw } = splitStages(typed);
+
+  const buildPlatform = parsePlatform(opts.buildPlatform ?? 'linux/amd64');
+  const targetPlatform = opts.platform ? parsePlatform(opts.platform) : buildPlatform;
+  const buildArgs = opts.buildArgs ?? {};
+
+  // Global scope: automatic platform args, then each global ARG (build arg wins over default).
+  const globalEnv = new Map<string, string>(Object.entries(platformArgs(targetPlatform, buildPlatform)));
+  for (const [k, v] of buildArgs instanceof Map ? buildArgs : Object.entries(buildArgs)) {
+    if (globalEnv.has(k)) globalEnv.set(k, v);
+  }
+  const declared = new Set<string>();
+  const declaredGlobal = new Set<string>();
+  for (const ins of globals) {
+    for (const a of ins.args) {
+      declared.add(a.key);
+      declaredGlobal.add(a.key);
+      const r = resolveArgValue(a, { buildArgs, globalArgs: globalEnv, env: globalEnv, escape });
+      if (r.value !== undefined) globalEnv.set(a.key, r.value);
+    }
+  }
+
+  // Stage names first: `--from` may name any stage, and a later one is an error, not an image.
+  const byName = new Map<string, number>();
+  raw.forEach((s, i) => {
+    const name = s.from.stageName;
+    if (name === undefined) return;
+    if (byName.has(name)) {
+      throw new DockerfileError(
+        'DUPLICATE_STAGE_NAME',
+        `duplicate stage name ${JSON.stringify(name)}: ${s.from.original}`,
+        at(s.from.range),
+      );
+    }
+    byName.set(name, i);
+  });
+
+  const stages: Stage[] = raw.map((s, index) => planStage(s, index));
+
+  function planStage(s: RawStage, index: number): Stage {
+    const from = s.from;
+    fromChecks(from, index);
+    const r = expandWordWithMatches(from.image, globalEnv, { escape });
+    for (const name of r.unmatched) {
+      if (!declaredGlobal.has(name)) {
+        linter.warn(rules.UndefinedArgInFrom, from.range, name, suggest(name, declaredGlobal));
+      }
+    }
+    const image = r.result;
+    if (image === '') {
+      throw new DockerfileError(
+        'INVALID_ARGUMENTS',
+        `base name (${from.image}) should not be blank`,
+        at(from.range),
+      );
+    }
+    let base: StageBase;
+    const stageIndex = byName.get(image.toLowerCase());
+    if (stageIndex !== undefined && stageIndex < index) base = { kind: 'stage', index: stageIndex };
+    else if (image.toLowerCase() === 'scratch') base = { kind: 'scratch' };
+    else base = { kind: 'image', ref: image };
+    const stage: Stage = {
+      index,
+      base,
+      from,
+      instructions: s.instructions,
+      dependsOn: [],
+      needed: false,
+      range: { start: from.range.start, end: (s.instructions[s.instructions.length - 1] ?? from).range.end },
+    };
+    if (from.stageName !== undefined) stage.name = from.stageName;
+    if (from.platform !== undefined)
+      stage.platform = expandWordWithMatches(from.platform, globalEnv, { escape }).result;
+    const deps = new Set<number>();
+    if (base.kind === 'stage') deps.add(base.index);
+    const resolve = (ref: string, range: SourceRange): SourceRef => {
+      const r = resolveFrom(ref, index, range);
+      if (r.kind === 'stage') deps.add(r.index);
+      return r;
+    };
+    const visit = (ins: Instruction): void => {
+      if (ins.kind === 'copy' && ins.from !== undefined) ins.fromResolved = resolve(ins.from, ins.range);
+      if (ins.kind === 'run') {
+        for (const m of ins.mounts) if (m.from !== undefined) m.fromResolved = resolve(m.from, ins.range);
+      }
+      if (ins.kind === 'onbuild') visit(ins.trigger);
+    };
+    s.instructions.forEach(visit);
+    stage.dependsOn = [...deps].sort((a, b) => a - b);
+    return stage;
+  }
+
+  function resolveFrom(ref: string, current: number, range: SourceRange): SourceRef {
+    if (ref.includes('$')) {
+      throw new DockerfileError(
+        'INVALID_FLAG',
+        `variable expansion is not supported for --from=${ref}; define a stage with FROM using a global ARG instead`,
+        at(range),
+      );
+    }
+    const lc = ref.toLowerCase();
+    let index = byName.get(lc);
+    if (index === undefined && /^\d+$/.test(ref)) {
+      index = Number.parseInt(ref, 10);
+      if (index >= raw.length) {
+        throw new DockerfileError(
+          'UNKNOWN_STAGE',
+          `--from=${ref}: there is no stage with index ${index}`,
+          at(range),
+        );
+      }
+    }
+    if (index === undefined) return { kind: 'image', ref };
+    if (index === current) {
+      throw new DockerfileError(
+        'CIRCULAR_DEPENDENCY',
+        `circular dependency detected on stage: ${ref}`,
+        at(range),
+      );
+    }
+    if (index > current) {
+      throw new DockerfileError(
+        'FROM_LATER_STAGE',
+        `--from=${ref} refers to stage ${index}, which is defined after the current stage ${current}`,
+        at(range),
+      );
+    }
+    return { kind: 'stage', index };
+  }
+
+  function fromChecks(from: FromInstruction, index: number): void {
+    const words = from.original.trim().split(/\s+/);
+    const asWord = words.find((w, i) => i > 0 && w.toLowerCase() === 'as' && words[i + 1] !== undefined);
+    if (asWord) {
+      const fromUpper = from.keyword === from.keyword.toUpperCase();
+      const asUpper = asWord === asWord.toUpperCase();
+      if (fromUpper !== asUpper) linter.warn(rules.FromAsCasing, from.range, from.keyword, asWord);
+      const written = words[words.length - 1]!;
+      if (written !== written.toLowerCase()) linter.warn(rules.StageNameCasing, from.range, written);
+    }
+    if (from.stageName && RESERVED_STAGE_NAMES.has(from.stageName)) {
+      linter.warn(rules.ReservedStageName, from.range, from.stageName);
+    }
+    if (from.platform !== undefined) {
+      if (/^\$\{?TARGETPLATFORM\}?$/.test(from.platform))
+        linter.warn(rules.RedundantTargetPlatform, from.range, from.platform);
+      else if (!from.platform.includes('$'))
+        linter.warn(rules.FromPlatformFlagConstDisallowed, from.range, from.platform);
+    }
+    void index;
+  }
+
+  // Target and reachability.
+  let target = stages.length - 1;
+  if (opts.target !== undefined) {
+    const t = byName.get(opts.target.toLowerCase());
+    if (t === undefined) {
+      throw new DockerfileError(
+        'TARGET_NOT_FOUND',
+        `target stage ${JSON.stringify(opts.target)} could not be found${didYouMean(opts.target, byName.keys())}`,
+      );
+    }
+    target = t;
+  }
+  const stack = [target];
+  while (stack.length > 0) {
+    const i = stack.pop()!;
+    const st = stages[i]!;
+    if (st.needed) continue;
+    st.needed = true;
+    stack.push(...st.dependsOn);
+  }
+
+  for (const st of stages) {
+    for (const ins of st.instructions)
+      for (const a of ins.kind === 'arg' ? ins.args : []) declared.add(a.key);
+  }
+  stageChecks(stages, linter, { escape, buildArgs, globalEnv });
+
+  const unusedBuildArgs = [...(buildArgs instanceof Map ? buildArgs.keys() : Object.keys(buildArgs))].filter(
+    (k) => !declared.has(k) && !isPredefinedArg(k),
+  );
+  const proxyArgs: Record<string, string> = {};
+  for (const [k, v] of buildArgs instanceof Map ? buildArgs : Object.entries(buildArgs))
+    if (isProxyArg(k)) proxyArgs[k] = v;
+
+  const warnings = [...ast.warnings, ...linter.warnings];
+  if (unusedBuildArgs.length > 0) {
+    warnings.push({
+      rule: 'UnusedBuildArgs',
+      message: `build args not declared by any ARG: ${unusedBuildArgs.join(', ')}`,
+      url: 'https://docs.docker.com/reference/dockerfile/#arg',
+      range: stages[target]!.from.range,
+    });
+  }
+  warnings.sort((a, b) => a.range.start.line - b.range.start.line);
+  const checked = applyCheckConfig(ast, warnings, lookup(buildArgs, 'BUILDKIT_DOCKERFILE_CHECK'));
+
+  return {
+    directives: ast.directives,
+    escapeToken: escape,
+    globalArgs: globals,
+    globalArgValues: Object.fromEntries(globalEnv),
+    proxyArgs,
+    stages,
+    target,
+    needed: stages.filter((s) => s.needed).map((s) => s.index),
+    graph: stages.map((s) => s.dependsOn),
+    targetPlatform,
+    buildPlatform,
+    unusedBuildArgs,
+    warnings: checked,
+  };
+}
+
+function applyCheckConfig(ast: DockerfileAst, warnings: BuildPlan['warnings'], override?: string) {
+  const directive = ast.directives.find((d) => d.name === 'check');
+  const value = override ?? directive?.value;
+  if (value === undefined) return warnings;
+  const cfg = parseCheckConfig(value, override === undefined ? directive : undefined);
+  const kept = cfg.skip.has('all') ? [] : warnings.filter((w) => !cfg.skip.has(w.rule));
+  if (cfg.error && kept.length > 0) {
+    const first = kept[0]!;
+    throw new DockerfileError(
+      'CHECK_FAILED',
+      `lint violation found for rules: ${[...new Set(kept.map((w) => w.rule))].join(', ')} (first: ${first.message})`,
+      { line: first.range.start.line, column: first.range.start.column },
+    );
+  }
+  return kept;
+}
+
+interface StageCheckContext {
+  escape: '\\' | '`';
+  buildArgs: NonNullable<PlanOptions['buildArgs']>;
+  globalEnv: Map<string, string>;
+}
+
+/**
+ * Per-stage rules. UndefinedVar is checked only for stages whose base chain ends in scratch:
+ * for an image base the image's Env is unknown here, so core reports it at dispatch using
+ * `expandInstruction`'s `undefinedVars`.
+ */
+function stageChecks(stages: Stage[], linter: Linter, ctx: StageCheckContext): void {
+  const finalEnv: (Map<string, string> | undefined)[] = [];
+  for (const st of stages) {
+    const known =
+      st.base.kind === 'scratch'
+        ? new Map([['PATH', DEFAULT_PATH]])
+        : st.base.kind === 'stage' && finalEnv[st.base.index]
+          ? new Map(finalEnv[st.base.index])
+          : undefined;
+    const argNames = new Set<string>();
+    const seen = new Map<string, number>();
+    let shellChanged = false;
+    let absoluteWorkdir = false;
+    const counted = st.instructions.filter(
+      (i) => i.kind === 'cmd' || i.kind === 'entrypoint' || i.kind === 'healthcheck',
+    );
+    for (const ins of counted) seen.set(ins.kind, (seen.get(ins.kind) ?? 0) + 1);
+    const remaining = new Map(seen);
+    for (const ins of st.instructions) {
+      switch (ins.kind) {
+        case 'shell':
+          shellChanged = true;
+          break;
+        case 'cmd':
+        case 'entrypoint':
+          if (!ins.json && !shellChanged)
+            linter.warn(rules.JSONArgsRecommended, ins.range, ins.keyword.toUpperCase());
+          break;
+        case 'maintainer':
+          linter.warn(rules.MaintainerDeprecated, ins.range);
+          break;
+        case 'env':
+        case 'label':
+          if (ins.legacy) linter.warn(rules.LegacyKeyValueFormat, ins.range, ins.keyword.toUpperCase());
+          if (ins.kind === 'env')
+            for (const p of ins.pairs)
+              if (looksSecret(p.key)) linter.warn(rules.SecretsUsedInArgOrEnv, ins.range, 'ENV', p.key);
+          break;
+        case 'arg':
+          for (const a of ins.args) {
+            argNames.add(a.key);
+            if (looksSecret(a.key)) linter.warn(rules.SecretsUsedInArgOrEnv, ins.range, 'ARG', a.key);
+          }
+          break;
+        case 'workdir':
+          if (ins.path.startsWith('/') || ins.path.startsWith('$')) absoluteWorkdir = true;
+          else if (!absoluteWorkdir && st.base.kind !== 'stage')
+            linter.warn(rules.WorkdirRelativePath, ins.range, ins.path);
+          break;
+        case 'expose':
+          for (const p of ins.ports) {
+            if (p.includes('$')) continue;
+            const slash = p.indexOf('/');
+            const proto = slash < 0 ? '' : p.slice(slash + 1);
+            if (proto !== proto.toLowerCase()) linter.warn(rules.ExposeProtoCasing, ins.range, p);
+            if ((slash < 0 ? p : p.slice(0, slash)).includes(':'))
+              linter.warn(rules.ExposeInvalidFormat, ins.range, p);
+          }
+          break;
+      }
+      if (ins.kind === 'cmd' || ins.kind === 'entrypoint' || ins.kind === 'healthcheck') {
+        const left = remaining.get(ins.kind)! - 1;
+        remaining.set(ins.kind, left);
+        if (left > 0) linter.warn(rules.MultipleInstructionsDisallowed, ins.range, ins.keyword.toUpperCase());
+      }
+      if (known) simulate(ins, known, argNames, linter, ctx);
+    }
+    finalEnv[st.index] = known;
+  }
+}
+
+/** Feeds one instruction through expansion with the known env; reports undefined variables. */
+function simulate(
+  ins: Instruction,
+  env: Map<string, string>,
+  argNames: Set<string>,
+  linter: Linter,
+  ctx: StageCheckContext,
+): void {
+  try {
+    if (ins.kind === 'arg') {
+      for (const a of ins.args) {
+        const r = resolveArgValue(a, {
+          buildArgs: ctx.buildArgs,
+          globalArgs: ctx.globalEnv,
+          env,
+          escape: ctx.escape,
+        });
+        report(r.undefinedVars, ins.range, env, argNames, linter);
+        if (r.value !== undefined) env.set(a.key, r.value);
+      }
+      return;
+    }
+    const { instruction, undefinedVars } = expandInstruction(ins, env, { escape: ctx.escape });
+    report(undefinedVars, ins.range, env, argNames, linter);
+    if (instruction.kind === 'env') for (const p of instruction.pairs) env.set(p.key, p.value);
+  } catch (err) {
+    // Expansion errors depend on dispatch-time values (`${X:?}`); core raises them there.
+    if (!(err instanceof DockerfileError)) throw err;
+  }
+}
+
+function report(
+  names: string[],
+  range: SourceRange,
+  env: Map<string, string>,
+  args: Set<string>,
+  linter: Linter,
+) {
+  for (const name of names) {
+    if (args.has(name)) continue;
+    linter.warn(rules.UndefinedVar, range, name, suggest(name, env.keys()));
+  }
+}

@@ -1,1 +1,13 @@
-export {};
+export { build, hostPlatform } from './build.js';
+export { KilnError } from './errors.js';
+export { type BuildEvent, buildChannel, type SourceLocation } from './events.js';
+export type { Executor, RunMount, RunRequest } from './executor.js';
+export type { ContainerConfig, HealthConfig, HistoryEntry, ImageConfigFile } from './image/config.js';
+export type {
+  BuildOptions,
+  BuildResult,
+  BuildWarning,
+  DestinationResult,
+  InstructionTiming,
+  RegistrySettings,
+} from './options.js';

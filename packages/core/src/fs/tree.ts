@@ -122,3 +122,11 @@ export class FileTree {
     return ancestors(path).filter((a) => !this.nodes.has(a));
   }
 }
+
+/** A copy of a tree that can change without affecting the original (stage inheritance). */
+export function cloneTree(tree: FileTree): FileTree {
+  const copy = new FileTree();
+  copy.set('', tree.get('')!);
+  for (const p of tree.walk('')) copy.set(p, tree.get(p)!);
+  return copy;
+}

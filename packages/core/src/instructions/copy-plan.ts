@@ -23,6 +23,8 @@ export interface MatchedSource {
   entry: SourceEntry;
   /** For directories: the entries below, relative to `path`, parents before children. */
   children?: { rel: string; entry: SourceEntry }[];
+  /** Keep the entries' owners (an archive unpacked by ADD); overrides the instruction-wide rule. */
+  keepOwner?: boolean;
 }
 
 /** What a COPY/ADD writes: entries in layer order. */
@@ -62,8 +64,8 @@ export function planCopy(input: CopyPlanInput): PlannedEntry[] {
   const destRel = toImagePath(destAbs);
   const out: PlannedEntry[] = [];
   const planned = new Map<string, TreeNode>();
-  const owner = (e: SourceEntry) =>
-    input.owner ?? (input.keepSourceOwner ? { uid: e.uid, gid: e.gid } : { uid: 0, gid: 0 });
+  let keep = input.keepSourceOwner;
+  const owner = (e: SourceEntry) => input.owner ?? (keep ? { uid: e.uid, gid: e.gid } : { uid: 0, gid: 0 });
   const dirOwner = input.owner ?? { uid: 0, gid: 0 };
   const lookup = (p: string) => planned.get(p) ?? tree.get(p);
   const resolveParent = (p: string) => {
@@ -99,6 +101,7 @@ export function planCopy(input: CopyPlanInput): PlannedEntry[] {
   };
 
   for (const src of input.sources) {
+    keep = src.keepOwner ?? input.keepSourceOwner;
     if (src.entry.type === 'dir') {
       // The directory's contents go into the destination; the destination directory itself is created (0755, or
       // the source directory's mode) when missing and left alone when present.

@@ -1,0 +1,187 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { type ContextSource, dockerignore, loadDockerignore, openContext, type PathFilter } from '@kiln/context';
+import { type BuildPlan, DockerfileError, type Instruction, planBuild } from '@kiln/dockerfile';
+import { KilnError } from './errors.js';
+import { makeEmitter } from './events.js';
+import { emptyConfig } from './image/config.js';
+import { type ImageAccess, openImageAccess, platformOf, type PlatformSpec } from './image/images.js';
+import { writeImage } from './image/outputs.js';
+import type { BuildOptions, BuildResult, BuildWarning, InstructionTiming } from './options.js';
+import { runStage, type StageContext, type StageResult } from './stage/run-stage.js';
+
+/** The host platform as OCI names it (`linux/amd64`). */
+export function hostPlatform(): PlatformSpec {
+  const arch = ({ x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' } as Record<string, string>)[os.arch()] ?? os.arch();
+  return { os: 'linux', architecture: arch, ...(arch === 'arm' ? { variant: 'v7' } : {}) };
+}
+
+function isContextSource(x: unknown): x is ContextSource {
+  return typeof x === 'object' && x !== null && typeof (x as ContextSource).list === 'function';
+}
+
+async function openBuildContext(options: BuildOptions): Promise<{ source?: ContextSource; dir?: string }> {
+  const c = options.context;
+  if (c === undefined || c === null) return {};
+  if (isContextSource(c)) return { source: c };
+  if (typeof c !== 'string') throw new KilnError('KILN_BAD_OPTION', 'options.context must be a ContextSource, a directory or a context URL');
+  const spec = c;
+  const dir = !/^[a-z0-9+]+:\/\//i.test(spec) ? path.resolve(spec) : spec.startsWith('dir://') ? path.resolve(spec.slice(6)) : undefined;
+  const source = await openContext(spec, { ...(options.contextSubPath ? { contextSubPath: options.contextSubPath } : {}) });
+  return { source, ...(dir ? { dir: options.contextSubPath ? path.join(dir, options.contextSubPath) : dir } : {}) };
+}
+
+async function readDockerfile(options: BuildOptions, ctx: { source?: ContextSource; dir?: string }): Promise<{ text: string; name: string }> {
+  if (options.dockerfile !== undefined) return { text: options.dockerfile, name: options.dockerfilePath ?? 'Dockerfile' };
+  const p = options.dockerfilePath ?? 'Dockerfile';
+  try {
+    if (path.isAbsolute(p)) return { text: await readFile(p, 'utf8'), name: p };
+    if (ctx.dir) {
+      // kaniko: a relative --dockerfile is tried against the working directory, then against the context.
+      const inContext = path.join(ctx.dir, p);
+      try {
+        return { text: await readFile(inContext, 'utf8'), name: inContext };
+      } catch {
+        return { text: await readFile(p, 'utf8'), name: path.resolve(p) };
+      }
+    }
+    if (ctx.source) return { text: (await ctx.source.readFile(p)).toString('utf8'), name: p };
+    return { text: await readFile(p, 'utf8'), name: path.resolve(p) };
+  } catch (e) {
+    throw new KilnError('KILN_DOCKERFILE_NOT_FOUND', `cannot read the Dockerfile ${p}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+function locate(e: unknown, file: string): unknown {
+  if (e instanceof DockerfileError) {
+    const err = new KilnError(e.code, `${file}:${e.line}:${e.column}: ${e.message}`, {
+      cause: e,
+      location: { file, line: e.line, column: e.column },
+    });
+    return err;
+  }
+  return e;
+}
+
+/**
+ * Builds the image a Dockerfile describes and writes it to every destination.
+ *
+ * Work happens only where an instruction needs it: metadata instructions touch nothing but the config,
+ * COPY/ADD write new layers straight from their sources using the base image's file index (never its
+ * contents), and base layers are only copied to a destination that does not already have them.
+ */
+export async function build(options: BuildOptions): Promise<BuildResult> {
+  const started = performance.now();
+  const emit = makeEmitter(options.onEvent);
+  const signal = options.signal;
+  signal?.throwIfAborted();
+  const ctx = await openBuildContext(options);
+  const workDir = options.workDir ?? (await mkdtemp(path.join(os.tmpdir(), 'kiln-')));
+  const ownWorkDir = options.workDir === undefined;
+  try {
+    const df = await readDockerfile(options, ctx);
+    const platform = options.platform ? platformOf(options.platform) : hostPlatform();
+    let plan: BuildPlan;
+    try {
+      plan = planBuild(df.text, {
+        buildArgs: options.buildArgs ?? {},
+        ...(options.target ? { target: options.target } : {}),
+        platform: `${platform.os}/${platform.architecture}${platform.variant ? `/${platform.variant}` : ''}`,
+        buildPlatform: (() => {
+          const h = hostPlatform();
+          return `${h.os}/${h.architecture}${h.variant ? `/${h.variant}` : ''}`;
+        })(),
+      });
+    } catch (e) {
+      throw locate(e, df.name);
+    }
+    const warnings: BuildWarning[] = plan.warnings.map((w) => ({ rule: w.rule, message: w.message, line: w.range.start.line, url: w.url }));
+    for (const w of plan.warnings)
+      emit({ type: 'warning', rule: w.rule, message: w.message, location: { line: w.range.start.line, column: w.range.start.column }, url: w.url });
+
+    // RUN needs an executor: fail before any work, naming the line.
+    if (!options.executor) {
+      for (const i of plan.neededStages) {
+        const run = plan.stages[i]!.instructions.find((x: Instruction) => x.kind === 'run');
+        if (run)
+          throw new KilnError(
+            'KILN_NO_EXECUTOR',
+            `${df.name}:${run.range.start.line}: ${run.original}: RUN needs an executor, and this build has none (pass options.executor)`,
+            { location: { file: df.name, line: run.range.start.line, column: run.range.start.column } },
+          );
+      }
+    }
+
+    let ignore: PathFilter | undefined;
+    if (ctx.source) {
+      try {
+        ignore = await loadDockerignore(ctx.source, options.dockerfilePath ?? 'Dockerfile');
+      } catch (e) {
+        throw new KilnError('KILN_DOCKERIGNORE', `cannot read .dockerignore: ${(e as Error).message}`, { cause: e });
+      }
+    } else ignore = dockerignore();
+
+    const images: ImageAccess = openImageAccess(options, emit);
+    const epoch = options.reproducible ? (options.sourceDateEpoch ?? Number(process.env.SOURCE_DATE_EPOCH ?? 0)) : undefined;
+    const created = epoch !== undefined ? new Date(epoch * 1000).toISOString() : new Date().toISOString();
+    const timings: InstructionTiming[] = [];
+    const stageCtx: StageContext = {
+      plan,
+      platform,
+      images,
+      ...(ctx.source ? { context: ctx.source } : {}),
+      ...(ignore ? { ignore } : {}),
+      workDir,
+      ...(options.cacheDir ? { cacheDir: options.cacheDir } : { cacheDir: path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'kiln') }),
+      created,
+      ...(epoch !== undefined ? { epoch } : {}),
+      deterministic: options.reproducible === true,
+      ...(options.compressionLevel !== undefined ? { level: options.compressionLevel } : {}),
+      buildArgs: options.buildArgs ?? {},
+      ...(signal ? { signal } : {}),
+      emit,
+      timings,
+      dockerfileName: df.name,
+      results: new Map<number, Promise<StageResult>>(),
+      ...(options.executor ? { executor: options.executor } : {}),
+    };
+    emit({ type: 'build-start', stages: plan.neededStages.length, target: plan.stages[plan.target]!.name ?? String(plan.target) });
+    // Every needed stage starts now; a stage waits only for the stages it reads.
+    const all = plan.neededStages.map((i) => runStage(stageCtx, i));
+    const settled = await Promise.allSettled(all);
+    const failed = settled.find((s) => s.status === 'rejected');
+    if (failed) throw locate((failed as PromiseRejectedResult).reason, df.name);
+    const final = await runStage(stageCtx, plan.target);
+    const config = final.state.config;
+    if (options.labels && Object.keys(options.labels).length) config.config.Labels = { ...config.config.Labels, ...options.labels };
+    config.created = created;
+    if (!config.architecture) Object.assign(config, emptyConfig(platform), { config: config.config });
+    const written = await writeImage(final.state, {
+      destinations: options.noPush ? [] : (options.destinations ?? []),
+      images,
+      emit,
+      ...(signal ? { signal } : {}),
+    });
+    const durationMs = performance.now() - started;
+    emit({ type: 'build-end', digest: written.digest, durationMs });
+    const stages = [...stageCtx.results.keys()].sort((a, b) => a - b);
+    const stageInfo = await Promise.all(
+      stages.map(async (i) => {
+        const r = await stageCtx.results.get(i)!;
+        const name = plan.stages[i]!.name;
+        return { index: i, ...(name ? { name } : {}), durationMs: r.durationMs };
+      }),
+    );
+    return {
+      ...written,
+      stages: stageInfo,
+      instructions: timings,
+      warnings,
+      durationMs,
+    };
+  } finally {
+    await ctx.source?.close?.();
+    if (ownWorkDir) await rm(workDir, { recursive: true, force: true });
+  }
+}

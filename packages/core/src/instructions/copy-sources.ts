@@ -1,0 +1,150 @@
+import path from 'node:path/posix';
+import type { ContextEntry, ContextSource, PathFilter } from '@kiln/context';
+import { KilnError } from '../errors.js';
+import { toImagePath } from '../fs/posix-path.js';
+import type { FileTree } from '../fs/tree.js';
+import type { MatchedSource, SourceEntry } from './copy-plan.js';
+import type { BaseContentReader } from '../stage/stage-state.js';
+
+/** Where COPY/ADD read: the build context, or another stage's (or image's) filesystem. */
+export interface CopySourceProvider {
+  /** The entries a source pattern names, top-level symlinks followed, directories with their contents. */
+  match(pattern: string, exclude: PathFilter | undefined, text: string): Promise<MatchedSource[]>;
+}
+
+/** Go's `filepath.Match` for one path segment, as Docker applies it to COPY sources. */
+export function segmentRegex(seg: string): RegExp {
+  let re = '^';
+  for (let i = 0; i < seg.length; i++) {
+    const ch = seg[i]!;
+    if (ch === '\\' && i + 1 < seg.length) re += escapeRe(seg[++i]!);
+    else if (ch === '*') re += '[^/]*';
+    else if (ch === '?') re += '[^/]';
+    else if (ch === '[') {
+      const end = seg.indexOf(']', i + 2);
+      if (end < 0) throw new KilnError('KILN_BAD_PATTERN', `syntax error in pattern "${seg}"`);
+      let cls = seg.slice(i + 1, end);
+      if (cls.startsWith('^')) cls = `^${cls.slice(1)}`;
+      re += `[${cls.replace(/\\/g, '\\\\')}]`;
+      i = end;
+    } else re += escapeRe(ch);
+  }
+  return new RegExp(`${re}$`);
+}
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+const hasMeta = (p: string) => /[*?[\\]/.test(p);
+
+/** Whether a COPY source uses wildcards (the destination is then a directory). */
+export function isWildcard(p: string): boolean {
+  return /[*?[]/.test(p);
+}
+
+function fromContextEntry(source: ContextSource, e: ContextEntry): SourceEntry {
+  const s: SourceEntry = { type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size, mtime: e.mtime };
+  if (e.linkname !== undefined) s.linkname = e.linkname;
+  if (e.type === 'file') s.open = () => source.open(e.path);
+  return s;
+}
+
+/** COPY sources from a build context, with `.dockerignore` applied (excluded files are invisible). */
+export function contextProvider(source: ContextSource, ignore: PathFilter | undefined): CopySourceProvider {
+  const visible = (p: string, exclude?: PathFilter) => !ignore?.ignores(p) && !exclude?.ignores(p);
+  const statFollow = async (p: string, text: string): Promise<{ path: string; entry: ContextEntry } | undefined> => {
+    let cur = p;
+    for (let hops = 0; hops < 40; hops++) {
+      const e = await source.stat(cur === '' ? '.' : cur);
+      if (!e || e.type !== 'symlink') return e ? { path: cur, entry: e } : undefined;
+      const target = e.linkname ?? '';
+      cur = toImagePath(target.startsWith('/') ? target : path.join(path.dirname(`/${cur}`), target));
+    }
+    throw new KilnError('KILN_SYMLINK_LOOP', `${text}: too many levels of symbolic links at ${p}`);
+  };
+  const children = async (dir: string, exclude?: PathFilter) => {
+    const out: { rel: string; entry: SourceEntry }[] = [];
+    const under = dir === '' ? undefined : dir;
+    for await (const e of source.list(under === undefined ? ignore ? { ignore } : {} : { under, ...(ignore ? { ignore } : {}) })) {
+      if (!visible(e.path, exclude)) continue;
+      out.push({ rel: under === undefined ? e.path : e.path.slice(under.length + 1), entry: fromContextEntry(source, e) });
+    }
+    return out;
+  };
+  return {
+    async match(pattern, exclude, text) {
+      const clean = toImagePath(pattern);
+      let paths: string[];
+      if (!hasMeta(clean)) paths = [clean];
+      else {
+        const segs = clean.split('/').map(segmentRegex);
+        paths = [];
+        for await (const e of source.list(ignore ? { ignore } : {})) {
+          const parts = e.path.split('/');
+          if (parts.length === segs.length && parts.every((p, i) => segs[i]!.test(p)) && visible(e.path, exclude))
+            paths.push(e.path);
+        }
+        if (paths.length === 0)
+          throw new KilnError('KILN_SOURCE_NOT_FOUND', `${text}: no source files were specified by "${pattern}"`);
+      }
+      const out: MatchedSource[] = [];
+      for (const p of paths) {
+        if (p !== '' && !visible(p, exclude)) throw new KilnError('KILN_SOURCE_NOT_FOUND', `${text}: "${pattern}" not found: excluded by .dockerignore`);
+        const hit = await statFollow(p, text);
+        if (!hit) throw new KilnError('KILN_SOURCE_NOT_FOUND', `${text}: "${pattern}" not found in the build context`);
+        const m: MatchedSource = { path: p, entry: fromContextEntry(source, hit.entry) };
+        if (hit.entry.type === 'dir') m.children = await children(hit.path, exclude);
+        out.push(m);
+      }
+      return out;
+    },
+  };
+}
+
+/** COPY --from sources: another stage's (or image's) filesystem, with ownership kept. */
+export function treeProvider(tree: FileTree, base: BaseContentReader): CopySourceProvider {
+  const entryOf = (p: string): SourceEntry => {
+    const n = tree.get(p)!;
+    const s: SourceEntry = { type: n.type, mode: n.mode, uid: n.uid, gid: n.gid, size: n.size };
+    if (n.mtime !== undefined) s.mtime = n.mtime;
+    if (n.linkname !== undefined) s.linkname = n.linkname;
+    if (n.type === 'file') s.open = n.open ?? (() => base.open(p));
+    return s;
+  };
+  return {
+    async match(pattern, exclude, text) {
+      const clean = toImagePath(pattern);
+      let paths: string[];
+      if (!hasMeta(clean)) paths = [clean];
+      else {
+        const segs = clean.split('/').map(segmentRegex);
+        paths = [];
+        const walk = (dir: string, depth: number) => {
+          for (const c of tree.children(dir)) {
+            const name = c.slice(c.lastIndexOf('/') + 1);
+            if (!segs[depth]!.test(name)) continue;
+            if (depth === segs.length - 1) paths.push(c);
+            else walk(tree.resolve(c, true), depth + 1);
+          }
+        };
+        walk('', 0);
+        if (paths.length === 0)
+          throw new KilnError('KILN_SOURCE_NOT_FOUND', `${text}: no source files were specified by "${pattern}"`);
+      }
+      const out: MatchedSource[] = [];
+      for (const p of paths) {
+        const real = tree.resolve(p, true);
+        if (!tree.get(real)) throw new KilnError('KILN_SOURCE_NOT_FOUND', `${text}: "/${clean}" not found in the source stage`);
+        const m: MatchedSource = { path: p, entry: entryOf(real) };
+        if (tree.get(real)!.type === 'dir') {
+          m.children = [];
+          for (const c of tree.walk(real)) {
+            const rel = real === '' ? c : c.slice(real.length + 1);
+            if (exclude?.ignores(rel)) continue;
+            m.children.push({ rel, entry: entryOf(c) });
+          }
+        }
+        out.push(m);
+      }
+      return out;
+    },
+  };
+}

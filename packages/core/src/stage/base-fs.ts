@@ -1,0 +1,59 @@
+import { createReadStream } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import path from 'node:path';
+import { buildFileIndex, extractLayer } from '@kiln/snapshot';
+import type { LayerRecord } from '../image/layer-record.js';
+import { FileTree, type TreeNode } from '../fs/tree.js';
+import type { StageFilesystem } from './stage-state.js';
+
+/** Files whose content kiln needs from a base image without extracting it: user and group names. */
+const CAPTURE = new Set(['etc/passwd', 'etc/group']);
+
+/**
+ * The filesystem of a base image, known lazily: the tree comes from the layers' tar headers (the file index,
+ * cached on disk per layer digest), and file contents are extracted into the work directory only when a
+ * `COPY --from` needs them.
+ */
+export function baseFilesystem(layers: LayerRecord[], opts: { workDir: string; cacheDir?: string; signal?: AbortSignal }): StageFilesystem {
+  let tree: Promise<FileTree> | undefined;
+  let index: Awaited<ReturnType<typeof buildFileIndex>> | undefined;
+  let rootfs: Promise<string> | undefined;
+  const loadTree = async () => {
+    index = await buildFileIndex(
+      layers.map((l) => ({ digest: l.digest, open: () => l.open() })),
+      { capture: (p: string) => CAPTURE.has(p), ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}) },
+    );
+    const t = new FileTree();
+    for (const e of index.entries()) {
+      const node: TreeNode = {
+        type: e.type as TreeNode['type'],
+        mode: e.mode,
+        uid: e.uid,
+        gid: e.gid,
+        size: e.size ?? 0,
+      };
+      if (e.linkname !== undefined) node.linkname = e.linkname;
+      if (e.mtime !== undefined) node.mtime = e.mtime;
+      t.set(e.path, node);
+    }
+    return t;
+  };
+  const extractAll = async () => {
+    const dir = await mkdtemp(path.join(opts.workDir, 'base-'));
+    for (const l of layers) await extractLayer(await l.open(), dir, { ownership: 'ignore', ...(opts.signal ? { signal: opts.signal } : {}) });
+    return dir;
+  };
+  return {
+    tree: () => (tree ??= loadTree()),
+    base: {
+      async open(p) {
+        rootfs ??= extractAll();
+        // The tree already resolved symlinks; `p` names a regular file inside the extracted root.
+        return createReadStream(path.join(await rootfs, p));
+      },
+      captured(p) {
+        return index?.readCaptured(p);
+      },
+    },
+  };
+}

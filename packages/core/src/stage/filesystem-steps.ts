@@ -1,0 +1,230 @@
+import { createWriteStream } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { dockerignore, type PathFilter } from '@kiln/context';
+import type { AddInstruction, CopyInstruction, WorkdirInstruction } from '@kiln/dockerfile';
+import { readTar } from '@kiln/snapshot';
+import { KilnError } from '../errors.js';
+import { parseChmod } from '../fs/chmod.js';
+import { toImagePath } from '../fs/posix-path.js';
+import type { FileTree, TreeNode } from '../fs/tree.js';
+import { resolveChown, type UserDatabase } from '../fs/users.js';
+import { writeLayer } from '../image/write-layer.js';
+import { type MatchedSource, type PlannedEntry, planCopy, type SourceEntry } from '../instructions/copy-plan.js';
+import { type CopySourceProvider, contextProvider, isWildcard, treeProvider } from '../instructions/copy-sources.js';
+import { baseFilesystem } from './base-fs.js';
+import { addHistory } from './dispatch.js';
+import { runStage, type StageContext } from './run-stage.js';
+import type { StageState } from './stage-state.js';
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(Buffer.from(c as Uint8Array));
+  return Buffer.concat(chunks);
+}
+
+/** Reads `/etc/passwd` and `/etc/group` of the stage as it is now (kiln's own layers included). */
+function userDatabase(state: StageState, tree: FileTree): UserDatabase {
+  const read = async (p: string) => {
+    const real = tree.resolve(p, true);
+    const n = tree.get(real);
+    if (!n || n.type !== 'file') return undefined;
+    if (n.open) {
+      const c = await n.open();
+      return (await readAll(c instanceof Readable ? c : Readable.from(c))).toString('utf8');
+    }
+    const cap = state.fs.base.captured?.(real);
+    if (cap) return cap.toString('utf8');
+    return (await readAll(await state.fs.base.open(real))).toString('utf8');
+  };
+  return { passwd: () => read('etc/passwd'), group: () => read('etc/group') };
+}
+
+/** Adds a layer made of `entries` to the stage: tree, layer list, diff_ids, history. */
+async function commitLayer(ctx: StageContext, state: StageState, tree: FileTree, entries: PlannedEntry[], createdBy: string) {
+  const rec = await writeLayer(entries, {
+    workDir: ctx.workDir,
+    deterministic: ctx.deterministic,
+    ...(ctx.level !== undefined ? { level: ctx.level } : {}),
+    ...(ctx.epoch !== undefined ? { sourceDateEpoch: ctx.epoch } : {}),
+    ...(ctx.signal ? { signal: ctx.signal } : {}),
+  });
+  for (const e of entries) tree.set(e.path, e.node);
+  state.layers.push(rec);
+  state.config.rootfs.diff_ids.push(rec.diffId);
+  addHistory(state, createdBy, false, ctx.created);
+  return { digest: rec.digest, size: rec.size };
+}
+
+/**
+ * WORKDIR: sets the working directory and creates it when missing (0755, owned by the current USER, as
+ * BuildKit does). An existing directory costs nothing: no layer.
+ */
+export async function applyWorkdir(ctx: StageContext, state: StageState, ins: WorkdirInstruction) {
+  const abs = path.posix.resolve(state.workdir, ins.path);
+  state.config.config.WorkingDir = abs;
+  const rel = toImagePath(abs);
+  if (rel === '') {
+    addHistory(state, `WORKDIR ${abs}`, true, ctx.created);
+    return undefined;
+  }
+  const tree = await state.tree();
+  const real = tree.resolve(rel, true);
+  const existing = tree.get(real);
+  if (existing?.type === 'dir') {
+    addHistory(state, `WORKDIR ${abs}`, true, ctx.created);
+    return undefined;
+  }
+  if (existing) throw new KilnError('KILN_NOT_A_DIRECTORY', `${ins.original}: /${real} exists and is not a directory`);
+  const user = state.config.config.User;
+  const owner = user ? await resolveChown(user, userDatabase(state, tree)) : { uid: 0, gid: 0 };
+  const entries: PlannedEntry[] = [];
+  for (const p of [...tree.missingAncestors(real), real]) {
+    const node: TreeNode = { type: 'dir', mode: 0o755, uid: owner.uid, gid: owner.gid, size: 0 };
+    if (ctx.epoch !== undefined) node.mtime = ctx.epoch * 1000;
+    entries.push({ path: p, node });
+  }
+  return commitLayer(ctx, state, tree, entries, `WORKDIR ${abs}`);
+}
+
+async function providerFor(ctx: StageContext, ins: CopyInstruction | AddInstruction): Promise<{ provider: CopySourceProvider; fromContext: boolean }> {
+  if (ins.kind === 'copy' && ins.fromResolved) {
+    const from = ins.fromResolved;
+    if (from.kind === 'stage') {
+      const src = (await runStage(ctx, from.index)).state;
+      return { provider: treeProvider(await src.tree(), src.fs.base), fromContext: false };
+    }
+    const img = await ctx.images.resolve(from.ref, ctx.platform);
+    const fs = baseFilesystem(img.layers, { workDir: ctx.workDir, ...(ctx.cacheDir ? { cacheDir: ctx.cacheDir } : {}) });
+    return { provider: treeProvider(await fs.tree(), fs.base), fromContext: false };
+  }
+  if (!ctx.context)
+    throw new KilnError('KILN_NO_CONTEXT', `${ins.original}: ${ins.kind.toUpperCase()} needs a build context, and this build has none`);
+  return { provider: contextProvider(ctx.context, ctx.ignore), fromContext: true };
+}
+
+const isUrl = (s: string) => /^https?:\/\//i.test(s);
+const isGit = (s: string) => /^git@|^git:\/\/|\.git(#|$)/.test(s) && !/^https?:\/\/[^#]*\.(tar|tgz|gz)/.test(s);
+
+/** Whether a file's first bytes are a tar archive, plain or compressed, the way ADD recognises archives. */
+function archiveKind(head: Buffer): 'gzip' | 'bzip2' | 'xz' | 'tar' | undefined {
+  if (head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.subarray(0, 3).toString('latin1') === 'BZh') return 'bzip2';
+  if (head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
+  if (head.length >= 262 && head.subarray(257, 262).toString('latin1') === 'ustar') return 'tar';
+  return undefined;
+}
+
+async function decompressed(open: () => Promise<Readable> | Readable, kind: string): Promise<Readable> {
+  const input = await open();
+  if (kind === 'tar') return input;
+  if (kind === 'gzip') {
+    const { createGunzip } = await import('node:zlib');
+    return input.pipe(createGunzip());
+  }
+  const { spawn } = await import('node:child_process');
+  const child = spawn(kind === 'bzip2' ? 'bzip2' : 'xz', ['-dc'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  input.pipe(child.stdin);
+  return child.stdout;
+}
+
+/**
+ * Reads a local tar archive (ADD's auto-extraction) into a directory-shaped source. Contents are spooled to
+ * the work directory so the layer writer can stream them again; ownership and modes come from the archive.
+ */
+async function archiveSource(ctx: StageContext, name: string, stream: Readable): Promise<MatchedSource> {
+  const dir = await mkdtemp(path.join(ctx.workDir, 'add-'));
+  const children: { rel: string; entry: SourceEntry }[] = [];
+  let n = 0;
+  const seen = new Map<string, number>();
+  for await (const e of readTar(stream)) {
+    const rel = toImagePath(e.path);
+    if (rel === '') continue;
+    const entry: SourceEntry = { type: e.type === 'file' ? 'file' : e.type, mode: e.mode, uid: e.uid, gid: e.gid, size: 0 } as SourceEntry;
+    if (e.mtime !== undefined) entry.mtime = e.mtime;
+    if (e.linkname !== undefined) entry.linkname = e.type === 'hardlink' ? toImagePath(e.linkname) : e.linkname;
+    if (e.type === 'file') {
+      const file = path.join(dir, String(n++));
+      await pipeline(e.content ?? Readable.from([]), createWriteStream(file));
+      entry.size = e.size ?? 0;
+      entry.open = () => createReadStream(file);
+    } else if (e.content) e.content.resume();
+    if (seen.has(rel)) children.splice(seen.get(rel)!, 1);
+    seen.set(rel, children.length);
+    children.push({ rel, entry });
+  }
+  return { path: name, entry: { type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0 }, children, keepOwner: true };
+}
+
+/**
+ * COPY and ADD: match the sources, work out the entries with Docker's destination rules, and write them as
+ * one new layer. Only the stage's file index is needed, never a root filesystem.
+ */
+export async function applyCopy(ctx: StageContext, state: StageState, ins: CopyInstruction | AddInstruction) {
+  const tree = await state.tree();
+  const owner = ins.chown ? await resolveChown(ins.chown, userDatabase(state, tree)) : undefined;
+  const chmod = ins.chmod ? parseChmod(ins.chmod) : undefined;
+  let exclude: PathFilter | undefined;
+  if (ins.exclude.length) exclude = dockerignore().add(ins.exclude);
+  const sources: MatchedSource[] = [];
+  let keepSourceOwner = false;
+  const local = ins.sources.filter((s) => !(ins.kind === 'add' && (isUrl(s) || isGit(s))));
+  for (const s of ins.sources) {
+    if (ins.kind === 'add' && isGit(s))
+      throw new KilnError('KILN_UNSUPPORTED', `${ins.original}: ADD of a git repository is not supported yet`);
+    if (ins.kind === 'add' && isUrl(s))
+      throw new KilnError('KILN_UNSUPPORTED', `${ins.original}: ADD of a URL is not supported yet`);
+  }
+  if (local.length) {
+    const { provider, fromContext } = await providerFor(ctx, ins);
+    keepSourceOwner = !fromContext;
+    for (const s of local) {
+      const matched = await provider.match(s, exclude, ins.original);
+      for (const m of matched) {
+        if (ins.kind === 'add' && ins.unpack !== false && m.entry.type === 'file' && m.entry.open) {
+          const head = await readHead(m.entry.open);
+          const kind = archiveKind(head);
+          if (kind) {
+            sources.push(await archiveSource(ctx, m.path, await decompressed(m.entry.open, kind)));
+            continue;
+          }
+        }
+        sources.push(m);
+      }
+    }
+  }
+  for (const h of ins.heredocSources) {
+    const data = Buffer.from(h.data);
+    sources.push({ path: h.path, entry: { type: 'file', mode: 0o644, uid: 0, gid: 0, size: data.length, open: () => Readable.from([data]) } });
+  }
+  const multiple = ins.sources.length + ins.heredocSources.length > 1 || ins.sources.some(isWildcard);
+  const entries = planCopy({
+    sources,
+    dest: ins.dest,
+    workdir: state.workdir,
+    tree,
+    ...(owner ? { owner } : {}),
+    keepSourceOwner,
+    ...(chmod ? { chmod } : {}),
+    multiple,
+    text: ins.original,
+  });
+  if (ctx.epoch !== undefined) for (const e of entries) if (e.node.mtime === undefined || e.node.mtime > ctx.epoch * 1000) e.node.mtime = ctx.epoch * 1000;
+  return commitLayer(ctx, state, tree, entries, `${ins.kind.toUpperCase()} ${ins.sources.join(' ')} ${ins.dest}`);
+}
+
+async function readHead(open: () => Promise<Readable> | Readable): Promise<Buffer> {
+  const s = await open();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of s) {
+    chunks.push(Buffer.from(c as Uint8Array));
+    size += (c as Uint8Array).length;
+    if (size >= 512) break;
+  }
+  s.destroy();
+  return Buffer.concat(chunks);
+}

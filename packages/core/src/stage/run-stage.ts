@@ -1,0 +1,148 @@
+import type { ContextSource, PathFilter } from '@kiln/context';
+import { type BuildPlan, expandInstruction, expandWord, type Instruction, planBuild } from '@kiln/dockerfile';
+import { KilnError } from '../errors.js';
+import type { BuildEvent } from '../events.js';
+import type { Executor } from '../executor.js';
+import { emptyConfig } from '../image/config.js';
+import type { ImageAccess, PlatformSpec } from '../image/images.js';
+import type { InstructionTiming } from '../options.js';
+import { baseFilesystem } from './base-fs.js';
+import { applyCopy, applyWorkdir } from './filesystem-steps.js';
+import { addHistory, applyMetadata } from './dispatch.js';
+import { emptyFilesystem, StageState, type StageFilesystem } from './stage-state.js';
+
+/** Everything a stage needs from the build. */
+export interface StageContext {
+  plan: BuildPlan;
+  platform: PlatformSpec;
+  images: ImageAccess;
+  context?: ContextSource;
+  ignore?: PathFilter;
+  workDir: string;
+  cacheDir?: string;
+  created: string;
+  epoch?: number;
+  deterministic: boolean;
+  level?: number;
+  buildArgs: Record<string, string>;
+  signal?: AbortSignal;
+  emit: (e: BuildEvent) => void;
+  timings: InstructionTiming[];
+  dockerfileName: string;
+  /** One promise per started stage, so each stage runs once whoever needs it first. */
+  results: Map<number, Promise<StageResult>>;
+  executor?: Executor;
+}
+
+/** A finished stage. */
+export interface StageResult {
+  state: StageState;
+  durationMs: number;
+}
+
+/** Runs stage `index` once; later callers get the same promise. */
+export function runStage(ctx: StageContext, index: number): Promise<StageResult> {
+  let p = ctx.results.get(index);
+  if (!p) {
+    p = execute(ctx, index);
+    ctx.results.set(index, p);
+  }
+  return p;
+}
+
+/** The filesystem of a finished stage, as the base of another (`FROM stage`) or a `COPY --from` source. */
+export function stageFilesystem(state: StageState): StageFilesystem {
+  return { tree: () => state.tree(), base: state.fs.base };
+}
+
+async function openBase(ctx: StageContext, index: number): Promise<StageState> {
+  const stage = ctx.plan.stages[index]!;
+  const base = stage.base;
+  if (base.kind === 'scratch') {
+    const platform = stage.platform ? ctx.images.platform(stage.platform) : ctx.platform;
+    return new StageState(emptyConfig(platform), [], emptyFilesystem());
+  }
+  if (base.kind === 'stage') {
+    const parent = (await runStage(ctx, base.index)).state;
+    const s = new StageState(parent.config, parent.layers, stageFilesystem(parent));
+    return s;
+  }
+  const platform = stage.platform ? ctx.images.platform(stage.platform) : ctx.platform;
+  const img = await ctx.images.resolve(base.ref, platform);
+  return new StageState(img.config, img.layers, baseFilesystem(img.layers, { workDir: ctx.workDir, ...(ctx.cacheDir ? { cacheDir: ctx.cacheDir } : {}), ...(ctx.signal ? { signal: ctx.signal } : {}) }));
+}
+
+async function execute(ctx: StageContext, index: number): Promise<StageResult> {
+  const started = performance.now();
+  const stage = ctx.plan.stages[index]!;
+  ctx.emit({
+    type: 'stage-start',
+    stage: index,
+    ...(stage.name ? { name: stage.name } : {}),
+    base: stage.base.kind === 'image' ? stage.base.ref : stage.base.kind === 'stage' ? `stage ${stage.base.index}` : 'scratch',
+  });
+  const state = await openBase(ctx, index);
+  // Build args in scope start empty in every stage; predefined platform args come only when declared.
+  const triggers = state.config.config.OnBuild ?? [];
+  if (triggers.length > 0) {
+    // ONBUILD triggers of the base run first, then are consumed (they do not pass on to children).
+    state.config.config.OnBuild = null;
+    const triggerPlan = planBuild(`FROM scratch\n${triggers.join('\n')}\n`, { buildArgs: {} });
+    for (const ins of triggerPlan.stages[0]!.instructions) await step(ctx, index, state, ins, -1);
+  }
+  let n = 0;
+  for (const ins of stage.instructions) await step(ctx, index, state, ins, n++);
+  const durationMs = performance.now() - started;
+  ctx.emit({ type: 'stage-end', stage: index, ...(stage.name ? { name: stage.name } : {}), durationMs });
+  return { state, durationMs };
+}
+
+async function step(ctx: StageContext, stageIndex: number, state: StageState, raw: Instruction, n: number): Promise<void> {
+  ctx.signal?.throwIfAborted();
+  const started = performance.now();
+  const location = { line: raw.range.start.line, column: raw.range.start.column };
+  ctx.emit({ type: 'instruction-start', stage: stageIndex, index: n, text: raw.original, location });
+  let layer: { digest: string; size: number } | undefined;
+  try {
+    if (raw.kind === 'arg') {
+      const env = state.expansionEnv();
+      for (const decl of raw.args) {
+        const given = ctx.buildArgs[decl.key];
+        const global = ctx.plan.globalArgs?.[decl.key];
+        let value: string | undefined;
+        if (given !== undefined) value = given;
+        else if (decl.value !== undefined) value = expandWord(decl.value, env);
+        else if (global !== undefined) value = global;
+        else value = ctx.plan.predefinedArgs?.[decl.key];
+        if (value !== undefined) {
+          state.args.set(decl.key, value);
+          env.set(decl.key, value);
+        } else state.args.delete(decl.key);
+      }
+      addHistory(state, `ARG ${raw.args.map((a) => a.key).join(' ')}`, true, ctx.created);
+    } else {
+      const ins = expandInstruction(raw, state.expansionEnv(), { escape: ctx.plan.escapeToken ?? '\\' });
+      const meta = applyMetadata(state, ins);
+      if (meta) addHistory(state, meta.createdBy, true, ctx.created);
+      else if (ins.kind === 'workdir') {
+        const rec = await applyWorkdir(ctx, state, ins);
+        if (rec) layer = rec;
+      } else if (ins.kind === 'copy' || ins.kind === 'add') {
+        layer = await applyCopy(ctx, state, ins);
+      } else if (ins.kind === 'run') {
+        throw new KilnError('KILN_RUN_UNSUPPORTED', `${ins.original}: RUN is not supported by this build`);
+      } else if (ins.kind === 'from') {
+        // FROM is handled by the stage itself.
+      }
+    }
+  } catch (e) {
+    if (e instanceof KilnError && !e.location)
+      throw new KilnError(e.code, `${ctx.dockerfileName}:${location.line}: ${e.message}`, { cause: e.cause ?? e, location: { file: ctx.dockerfileName, ...location } });
+    if (e instanceof Error && !(e instanceof KilnError))
+      throw new KilnError('KILN_STEP_FAILED', `${ctx.dockerfileName}:${location.line}: ${raw.original}: ${e.message}`, { cause: e, location: { file: ctx.dockerfileName, ...location } });
+    throw e;
+  }
+  const durationMs = performance.now() - started;
+  ctx.timings.push({ stage: stageIndex, text: raw.original, line: location.line, durationMs });
+  ctx.emit({ type: 'instruction-end', stage: stageIndex, index: n, text: raw.original, durationMs, ...(layer ? { layer } : {}) });
+}

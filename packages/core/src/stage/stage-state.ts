@@ -1,0 +1,78 @@
+import type { Readable } from 'node:stream';
+import { cloneConfig, envToMap, type ImageConfigFile } from '../image/config.js';
+import type { LayerRecord } from '../image/layer-record.js';
+import { cloneTree, FileTree } from '../fs/tree.js';
+
+/** Reads files of the base image that kiln did not write itself (the content is in the base layers). */
+export interface BaseContentReader {
+  open(path: string): Promise<Readable>;
+  /** Contents captured while indexing (small files such as etc/passwd), when available. */
+  captured?(path: string): Buffer | undefined;
+}
+
+/** Where a stage's filesystem knowledge comes from before any instruction: nothing, a base index, another stage. */
+export interface StageFilesystem {
+  /** The merged metadata tree; built on first use (it may download base layers to read their tar headers). */
+  tree(): Promise<FileTree>;
+  /** Reads the content of a file that came from the base image. */
+  base: BaseContentReader;
+}
+
+/**
+ * The state of one stage while its instructions run: the image config being written, the layers so far,
+ * the build args in scope, and a lazily loaded view of the filesystem.
+ */
+export class StageState {
+  config: ImageConfigFile;
+  layers: LayerRecord[];
+  /** ARG values in scope in this stage (not persisted in the image). */
+  args = new Map<string, string>();
+  /** Set when CMD was written in this stage: a later ENTRYPOINT then keeps it. */
+  cmdSet = false;
+  private treePromise?: Promise<FileTree>;
+
+  constructor(
+    config: ImageConfigFile,
+    layers: LayerRecord[],
+    readonly fs: StageFilesystem,
+  ) {
+    this.config = cloneConfig(config);
+    this.layers = [...layers];
+  }
+
+  /** The stage's filesystem tree, loaded from the base on first call, then changed by each instruction. */
+  tree(): Promise<FileTree> {
+    this.treePromise ??= this.fs.tree().then(cloneTree);
+    return this.treePromise;
+  }
+
+  /** Whether the tree was ever needed (laziness accounting, tests). */
+  get treeLoaded(): boolean {
+    return this.treePromise !== undefined;
+  }
+
+  /** Variables visible to expansion: ARGs in scope, overridden by ENV (Docker's precedence). */
+  expansionEnv(): Map<string, string> {
+    const env = new Map(this.args);
+    for (const [k, v] of envToMap(this.config.config.Env)) env.set(k, v);
+    return env;
+  }
+
+  /** The working directory, `/` when unset. */
+  get workdir(): string {
+    return this.config.config.WorkingDir || '/';
+  }
+}
+
+/** A filesystem with nothing in it (FROM scratch). */
+export function emptyFilesystem(): StageFilesystem {
+  const tree = new FileTree();
+  return {
+    tree: async () => tree,
+    base: {
+      open: async (p) => {
+        throw new Error(`no base image content for /${p}`);
+      },
+    },
+  };
+}

@@ -1,1 +1,15 @@
-export {};
+export { type ContextDigests, type ContextDigestsOptions, contextDigests } from './digest/context-digests.js';
+export { ContextError, type ContextErrorCode, isContextError } from './errors.js';
+export { DockerignoreMatcher, dockerignore } from './ignore/dockerignore.js';
+export { loadDockerignore } from './ignore/load-dockerignore.js';
+export { type MatchSourcesOptions, matchSources, resolveInContext } from './match-sources.js';
+export { type OpenContextOptions, openContext } from './open-context.js';
+export { type DirContextOptions, dirContext } from './sources/dir-context.js';
+export { type GitContextOptions, gitContext } from './sources/git-context.js';
+export type { GitContextUrl, GitPullMethod } from './sources/git-url.js';
+export { parseGitContextUrl } from './sources/git-url.js';
+export { type HttpContextOptions, httpContext } from './sources/http-context.js';
+export { type MemoryFile, memoryContext } from './sources/memory-context.js';
+export { subContext } from './sources/sub-context.js';
+export { type TarContextOptions, tarContext } from './sources/tar-context.js';
+export type { ContextEntry, ContextEntryType, ContextSource, ListOptions, PathFilter } from './types.js';

@@ -1,0 +1,49 @@
+import { readFile } from 'node:fs/promises';
+import { isAbsolute } from 'node:path';
+import { cleanContextPath } from '../path.js';
+import type { ContextSource } from '../types.js';
+import { DockerignoreMatcher } from './dockerignore.js';
+
+/**
+ * loadDockerignore: the ignore rules of a build, as BuildKit picks them: when the Dockerfile is
+ * `<dir>/<name>`, a `<dir>/<name>.dockerignore` next to it wins; otherwise `.dockerignore` at the
+ * context root; otherwise an empty matcher. The chosen file is recorded in `matcher.file`.
+ *
+ * `dockerfilePath` is relative to the context root, or an absolute host path for a Dockerfile
+ * kept outside the context (`-f /elsewhere/Dockerfile`), in which case its sibling ignore file
+ * is read from the host: the caller named that location explicitly.
+ */
+export async function loadDockerignore(
+  source: ContextSource,
+  dockerfilePath?: string,
+): Promise<DockerignoreMatcher> {
+  const matcher = new DockerignoreMatcher();
+  if (dockerfilePath !== undefined && dockerfilePath !== '') {
+    const candidate = `${dockerfilePath}.dockerignore`;
+    const text = isAbsolute(candidate)
+      ? await readHostFile(candidate)
+      : await readContextFile(source, candidate);
+    if (text !== undefined) {
+      matcher.add(text).file = isAbsolute(candidate) ? candidate : cleanContextPath(candidate);
+      return matcher;
+    }
+  }
+  const text = await readContextFile(source, '.dockerignore');
+  if (text !== undefined) matcher.add(text).file = '.dockerignore';
+  return matcher;
+}
+
+async function readContextFile(source: ContextSource, path: string): Promise<string | undefined> {
+  const entry = await source.stat(path);
+  if (entry?.type !== 'file') return undefined;
+  return (await source.readFile(path)).toString('utf8');
+}
+
+async function readHostFile(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}

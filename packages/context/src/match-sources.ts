@@ -1,0 +1,85 @@
+import { ContextError } from './errors.js';
+import { hasGlobMeta, unescapeGlob } from './glob/glob-syntax.js';
+import { compileSegmentGlob } from './glob/segment-match.js';
+import { cleanContextPath, compareNames } from './path.js';
+import type { ContextEntry, ContextSource, PathFilter } from './types.js';
+import { indexContext } from './walk/context-index.js';
+import type { TreeNode } from './walk/entry-tree.js';
+
+/** Options of {@link matchSources} and {@link resolveInContext}. */
+export interface MatchSourcesOptions {
+  /** Exclusions (`.dockerignore`): excluded entries are invisible, as if absent. */
+  ignore?: PathFilter;
+}
+
+/**
+ * matchSources: the context entries a COPY/ADD source names, the way BuildKit resolves them.
+ *
+ * The source is cleaned inside the root (`../x` and `/x` mean `x`, BuildKit's `join("/", src)`).
+ * Without wildcards it names one entry: missing or excluded is `KILN_CONTEXT_NOT_FOUND`
+ * (`"/x": not found`). With wildcards each segment is matched with Go's `filepath.Match`
+ * (`*`, `?`, `[...]`, `\` escapes; `*` matches dot-files; `**` is just `*`), results sorted by path;
+ * no match is `KILN_CONTEXT_NO_SOURCES` ("no source files were specified"). Symlinked
+ * directories met on the way are followed inside the context (results carry the resolved
+ * path); a matched entry that is itself a symlink is returned as the symlink, see
+ * {@link resolveInContext}. A matched directory is returned as the directory: core copies its
+ * contents. `.` names the root.
+ */
+export async function matchSources(
+  source: ContextSource,
+  pattern: string,
+  opts: MatchSourcesOptions = {},
+): Promise<ContextEntry[]> {
+  const index = await indexContext(source, opts.ignore);
+  const cleaned = cleanContextPath(pattern);
+  if (!hasGlobMeta(cleaned)) {
+    const literal = unescapeGlob(cleaned);
+    const node = index.resolve(literal, false);
+    if (!node) throw new ContextError('KILN_CONTEXT_NOT_FOUND', `"/${literal}": not found`);
+    return [node.entry];
+  }
+  let candidates: TreeNode<never>[] = [index.root];
+  const segments = cleaned.split('/');
+  segments.forEach((segment, i) => {
+    const last = i === segments.length - 1;
+    const next: TreeNode<never>[] = [];
+    const re = hasGlobMeta(segment) ? compileSegmentGlob(segment) : undefined;
+    const literal = re ? undefined : unescapeGlob(segment);
+    for (const dir of candidates) {
+      const names = re
+        ? index.childNames(dir).filter((n) => re.test(n))
+        : dir.children?.has(literal!)
+          ? [literal!]
+          : [];
+      for (const name of names) {
+        const child = index.resolve(dir.entry.path === '.' ? name : `${dir.entry.path}/${name}`, !last);
+        if (child && (last || child.children)) next.push(child);
+      }
+    }
+    candidates = next;
+  });
+  if (candidates.length === 0)
+    throw new ContextError(
+      'KILN_CONTEXT_NO_SOURCES',
+      `no source files were specified: ${JSON.stringify(pattern)} matches nothing in the build context`,
+    );
+  const seen = new Set<string>();
+  return candidates
+    .map((n) => n.entry)
+    .filter((e) => !seen.has(e.path) && seen.add(e.path))
+    .sort((a, b) => compareNames(a.path, b.path));
+}
+
+/**
+ * resolveInContext: the entry at `path` with every symlink followed inside the context, as
+ * `chroot` would (absolute targets start at the context root, `..` stops there), or `undefined`
+ * when the chain ends outside what exists. Core uses it when a COPY source is itself a symlink.
+ */
+export async function resolveInContext(
+  source: ContextSource,
+  path: string,
+  opts: MatchSourcesOptions = {},
+): Promise<ContextEntry | undefined> {
+  const index = await indexContext(source, opts.ignore);
+  return index.resolve(path, true)?.entry;
+}

@@ -1,0 +1,176 @@
+import { constants, createReadStream, type Stats } from 'node:fs';
+import { lstat, open, readdir, readlink, realpath } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import { ContextError } from '../errors.js';
+import { cleanContextPath, compareNames, joinContextPath, parentPath } from '../path.js';
+import type { ContextEntry, ContextEntryType, ContextSource, ListOptions } from '../types.js';
+import { applyListOptions } from '../walk/apply-list-options.js';
+import { BaseSource } from './base-source.js';
+
+/** Options of {@link dirContext}. */
+export interface DirContextOptions {
+  /** Reported as the source's `kind`. Default `dir`; `gitContext` passes `git`. */
+  kind?: string;
+  /** Called by `close()` (git uses it to delete its checkout). */
+  onClose?: () => Promise<void>;
+}
+
+/**
+ * dirContext: a local directory as a build context. Nothing is read at creation; the root is
+ * checked on first use (`KILN_CONTEXT_NOT_FOUND`/`KILN_CONTEXT_NOT_A_DIRECTORY`).
+ *
+ * Safety: paths are literal below the root. A path whose parent directories pass through a
+ * symlink is treated as missing (so `link-to-etc/passwd` never reads the host's file), and
+ * files are opened with `O_NOFOLLOW`. Use `resolveInContext` to follow links inside the context.
+ */
+export function dirContext(dir: string, opts: DirContextOptions = {}): ContextSource {
+  return new DirSource(resolve(dir), opts);
+}
+
+class DirSource extends BaseSource {
+  readonly #root: string;
+  #realRoot: Promise<string> | undefined;
+
+  constructor(root: string, opts: DirContextOptions) {
+    super(opts.kind ?? 'dir', opts.onClose);
+    this.#root = root;
+  }
+
+  #ready(): Promise<string> {
+    this.assertOpen();
+    this.#realRoot ??= (async () => {
+      let st: Stats;
+      try {
+        st = await lstat(await realpath(this.#root));
+      } catch (e) {
+        throw new ContextError(
+          'KILN_CONTEXT_NOT_FOUND',
+          `build context directory ${this.#root} does not exist`,
+          {
+            cause: e,
+          },
+        );
+      }
+      if (!st.isDirectory())
+        throw new ContextError(
+          'KILN_CONTEXT_NOT_A_DIRECTORY',
+          `build context ${this.#root} is not a directory`,
+        );
+      return realpath(this.#root);
+    })();
+    return this.#realRoot;
+  }
+
+  /** abs maps a cleaned context path to a host path, or undefined when a parent is not a real directory. */
+  async #abs(p: string): Promise<string | undefined> {
+    const root = await this.#ready();
+    if (p === '.') return root;
+    const parent = parentPath(p);
+    if (parent !== '.') {
+      let real: string;
+      try {
+        real = await realpath(join(root, parent));
+      } catch {
+        return undefined;
+      }
+      if (real !== join(root, parent)) return undefined;
+    }
+    return join(root, p);
+  }
+
+  async *#walk(dir: string, opts: ListOptions): AsyncGenerator<ContextEntry> {
+    const root = await this.#ready();
+    let names: string[];
+    try {
+      names = (await readdir(join(root, dir))).sort(compareNames);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR')
+        return;
+      throw e;
+    }
+    // lstat a whole directory at once: the thread pool overlaps the syscalls
+    const entries = await Promise.all(names.map((n) => this.#entry(root, joinContextPath(dir, n))));
+    for (const e of entries) {
+      if (!e) continue;
+      opts.signal?.throwIfAborted();
+      yield e;
+      if (e.type !== 'dir') continue;
+      if (opts.ignore?.ignores(e.path) && !(opts.ignore.mayIncludeUnder?.(e.path) ?? true)) continue;
+      yield* this.#walk(e.path, opts);
+    }
+  }
+
+  async #entry(root: string, p: string): Promise<ContextEntry | undefined> {
+    let st: Stats;
+    try {
+      st = await lstat(join(root, p));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // removed while listing
+      throw e;
+    }
+    const type: ContextEntryType | undefined = st.isFile()
+      ? 'file'
+      : st.isDirectory()
+        ? 'dir'
+        : st.isSymbolicLink()
+          ? 'symlink'
+          : undefined;
+    if (!type) return undefined; // devices, FIFOs and sockets are not part of a build context
+    const entry: ContextEntry = {
+      path: p,
+      type,
+      mode: st.mode & 0o7777,
+      size: type === 'file' ? st.size : 0,
+      mtime: Math.floor(st.mtimeMs),
+      uid: st.uid,
+      gid: st.gid,
+    };
+    if (type === 'symlink') entry.linkname = await readlink(join(root, p));
+    return entry;
+  }
+
+  list(opts: ListOptions = {}): AsyncIterable<ContextEntry> {
+    const under = opts.under === undefined ? '.' : cleanContextPath(opts.under);
+    const self = this;
+    async function* walkUnder() {
+      if (under !== '.') {
+        const st = await self.stat(under);
+        if (st?.type !== 'dir') return;
+      }
+      yield* self.#walk(under, opts);
+    }
+    return applyListOptions(walkUnder(), opts);
+  }
+
+  async stat(path: string): Promise<ContextEntry | undefined> {
+    const p = cleanContextPath(path);
+    const abs = await this.#abs(p);
+    if (abs === undefined) return undefined;
+    return this.#entry(await this.#ready(), p);
+  }
+
+  async open(path: string): Promise<Readable> {
+    const p = cleanContextPath(path);
+    const abs = await this.#abs(p);
+    if (abs === undefined)
+      throw new ContextError('KILN_CONTEXT_NOT_FOUND', `"/${p}": not found in ${this.#root}`);
+    let fh: Awaited<ReturnType<typeof open>>;
+    try {
+      fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT')
+        throw new ContextError('KILN_CONTEXT_NOT_FOUND', `"/${p}": not found in ${this.#root}`);
+      if (code === 'ELOOP')
+        throw new ContextError('KILN_CONTEXT_NOT_A_FILE', `"/${p}" is a symlink, not a regular file`);
+      throw e;
+    }
+    const st = await fh.stat();
+    if (!st.isFile()) {
+      await fh.close();
+      throw new ContextError('KILN_CONTEXT_NOT_A_FILE', `"/${p}" is not a regular file`);
+    }
+    return createReadStream('', { fd: fh, highWaterMark: 256 * 1024 });
+  }
+}

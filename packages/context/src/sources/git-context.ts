@@ -1,0 +1,107 @@
+import { execFile } from 'node:child_process';
+import { lstat, mkdtemp, realpath, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ContextError, redactUrl } from '../errors.js';
+import type { ContextSource } from '../types.js';
+import { dirContext } from './dir-context.js';
+import { type GitPullMethod, parseGitContextUrl } from './git-url.js';
+
+/** Options of {@link gitContext}. */
+export interface GitContextOptions {
+  /** Protocol for kaniko-style `git://` specs (kaniko's `GIT_PULL_METHOD`). Default `https`. */
+  pullMethod?: GitPullMethod;
+  /** Where the checkout is made; it is removed by `close()`. Default: `os.tmpdir()`. */
+  tmpDir?: string;
+  /** Extra environment for git (e.g. `GIT_SSH_COMMAND`); `GIT_TERMINAL_PROMPT=0` is always set. */
+  env?: Record<string, string>;
+  /** The git program. Default `git` from PATH. */
+  gitBinary?: string;
+  /** Check out submodules (shallow) when the repository has any. Default true, as Docker does. */
+  submodules?: boolean;
+  signal?: AbortSignal;
+}
+
+/**
+ * gitContext: a git repository as a build context, through the git CLI. Fetches only the wanted
+ * ref with `--depth 1` (a commit id too, when the server allows it; otherwise a full fetch then
+ * checkout), checks out submodules, deletes `.git` (BuildKit does not send it by default), and
+ * serves the chosen sub-directory as a directory context of kind `git`. Failures are
+ * `KILN_CONTEXT_GIT_FAILED` quoting git's message; URLs in messages have credentials removed.
+ */
+export async function gitContext(url: string, opts: GitContextOptions = {}): Promise<ContextSource> {
+  const spec = parseGitContextUrl(url, opts.pullMethod);
+  const base = await mkdtemp(join(opts.tmpDir ?? tmpdir(), 'kiln-git-context-'));
+  const repo = join(base, 'checkout');
+  const git = gitRunner(opts, redactUrl(url));
+  try {
+    await git(['init', '-q', repo], base);
+    await git(['remote', 'add', 'origin', spec.remote], repo);
+    const shallowTarget = spec.commit ?? spec.ref ?? 'HEAD';
+    const shallow = await git(
+      ['fetch', '-q', '--depth', '1', '--no-tags', 'origin', shallowTarget],
+      repo,
+    ).then(
+      () => true,
+      (e: unknown) => {
+        // a commit id the server will not serve directly: fall back to a full fetch below
+        if (spec.commit || /^[0-9a-f]{4,64}$/i.test(spec.ref ?? '')) return false;
+        throw e;
+      },
+    );
+    if (shallow) await git(['checkout', '-q', 'FETCH_HEAD'], repo);
+    else {
+      const refspecs = spec.commit && spec.ref ? [spec.ref] : ['+refs/heads/*:refs/remotes/origin/*'];
+      await git(['fetch', '-q', '--tags', 'origin', ...refspecs], repo);
+      await git(['checkout', '-q', spec.commit ?? spec.ref!], repo);
+    }
+    if (opts.submodules !== false && (await exists(join(repo, '.gitmodules'))))
+      await git(['submodule', 'update', '-q', '--init', '--recursive', '--depth', '1'], repo);
+    await rm(join(repo, '.git'), { recursive: true, force: true });
+    const root = join(repo, spec.subdir);
+    const st = await lstat(root).catch(() => undefined);
+    // the sub-directory must be a real directory of the checkout, not a symlink leading elsewhere
+    if (!st?.isDirectory() || (await realpath(root)) !== join(await realpath(repo), spec.subdir))
+      throw new ContextError(
+        'KILN_CONTEXT_NOT_A_DIRECTORY',
+        `git context ${redactUrl(url)}: ${JSON.stringify(spec.subdir)} is not a directory of the repository`,
+      );
+    return dirContext(root, { kind: 'git', onClose: () => rm(base, { recursive: true, force: true }) });
+  } catch (e) {
+    await rm(base, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+function gitRunner(opts: GitContextOptions, label: string) {
+  const env = { ...process.env, ...opts.env, GIT_TERMINAL_PROMPT: '0' };
+  return (args: string[], cwd: string) =>
+    new Promise<void>((resolve, reject) => {
+      execFile(
+        opts.gitBinary ?? 'git',
+        ['-c', 'advice.detachedHead=false', ...args],
+        { cwd, env, signal: opts.signal, maxBuffer: 16 * 1024 * 1024 },
+        (err, _stdout, stderr) => {
+          if (!err) return resolve();
+          const shown = args.map((a) => redactUrl(a)).join(' ');
+          const detail = String(stderr).trim().split('\n').slice(-3).join('; ') || err.message;
+          reject(
+            new ContextError(
+              'KILN_CONTEXT_GIT_FAILED',
+              `git context ${label}: \`git ${shown}\` failed: ${detail}`,
+              {
+                cause: err,
+              },
+            ),
+          );
+        },
+      );
+    });
+}
+
+async function exists(p: string): Promise<boolean> {
+  return lstat(p).then(
+    () => true,
+    () => false,
+  );
+}

@@ -1,0 +1,65 @@
+import type { Readable } from 'node:stream';
+import { type Dispatcher, request } from 'undici';
+import { ContextError, redactUrl } from '../errors.js';
+import type { ContextSource } from '../types.js';
+import { type TarContextOptions, tarContext } from './tar-context.js';
+
+/** Options of {@link httpContext}. */
+export interface HttpContextOptions extends Pick<TarContextOptions, 'tmpDir' | 'memoryBytes'> {
+  /** The undici dispatcher every request goes through. Default: undici's global dispatcher. */
+  dispatcher?: Dispatcher;
+  /** Extra request headers (e.g. `authorization`); never echoed in errors. */
+  headers?: Record<string, string>;
+  /** Redirects followed before giving up. Default 5, like common HTTP clients. */
+  maxRedirects?: number;
+  signal?: AbortSignal;
+}
+
+const redirectStatuses = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * httpContext: an http(s) URL serving a tar archive (plain or compressed) as a build context.
+ * Downloads once, streaming into {@link tarContext}. A status other than 200 after redirects is
+ * `KILN_CONTEXT_HTTP_STATUS` naming the URL (user-info removed) and the status.
+ */
+export async function httpContext(url: string, opts: HttpContextOptions = {}): Promise<ContextSource> {
+  let current = url;
+  const maxRedirects = opts.maxRedirects ?? 5;
+  for (let hop = 0; ; hop++) {
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(current, {
+        method: 'GET',
+        headers: opts.headers,
+        signal: opts.signal,
+        ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}),
+      });
+    } catch (e) {
+      throw new ContextError(
+        'KILN_CONTEXT_HTTP_STATUS',
+        `GET ${redactUrl(current)} failed: ${(e as Error).message}`,
+        { cause: e },
+      );
+    }
+    const location = res.headers.location;
+    if (redirectStatuses.has(res.statusCode) && typeof location === 'string' && hop < maxRedirects) {
+      await res.body.dump();
+      current = new URL(location, current).toString();
+      continue;
+    }
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      throw new ContextError(
+        'KILN_CONTEXT_HTTP_STATUS',
+        `GET ${redactUrl(current)} answered HTTP ${res.statusCode}; a context URL must serve a tar archive with status 200`,
+      );
+    }
+    return tarContext(res.body as unknown as Readable, {
+      kind: 'http',
+      label: redactUrl(current),
+      tmpDir: opts.tmpDir,
+      memoryBytes: opts.memoryBytes,
+      signal: opts.signal,
+    });
+  }
+}

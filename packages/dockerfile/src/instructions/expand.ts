@@ -21,7 +21,7 @@ class Expander {
   readonly undefinedVars = new Set<string>();
   constructor(
     private readonly env: Env,
-    private readonly escape: '\\' | '`',
+    private readonly escapeToken: '\\' | '`',
   ) {}
 
   private note(r: ExpansionResult): ExpansionResult {
@@ -31,7 +31,7 @@ class Expander {
   }
 
   word(w: string): string {
-    return this.note(expandWordWithMatches(w, this.env, { escape: this.escape })).result;
+    return this.note(expandWordWithMatches(w, this.env, { escape: this.escapeToken })).result;
   }
 
   opt(w: string | undefined): string | undefined {
@@ -39,7 +39,7 @@ class Expander {
   }
 
   splitWords(w: string): string[] {
-    return this.note(expandWordWithMatches(w, this.env, { escape: this.escape }))
+    return this.note(expandWordWithMatches(w, this.env, { escape: this.escapeToken }))
       .result.split(/\s+/)
       .filter(Boolean);
   }
@@ -52,7 +52,7 @@ class Expander {
   heredoc(h: HeredocSource): HeredocSource {
     if (!h.expand) return h;
     const r = this.note(
-      expandWordWithMatches(h.data, this.env, { escape: this.escape, skipProcessQuotes: true }),
+      expandWordWithMatches(h.data, this.env, { escape: this.escapeToken, skipProcessQuotes: true }),
     );
     return { ...h, data: r.result };
   }

@@ -180,7 +180,7 @@ export function parseMount(raw: string, where: DockerfileErrorLocation): MountSp
   if (m.target === '/') {
     throw new DockerfileError('INVALID_MOUNT', `invalid mount target "/": --mount=${raw}`, where);
   }
-  if (m.from !== undefined && m.from.includes('$')) {
+  if (m.from?.includes('$')) {
     throw new DockerfileError(
       'INVALID_MOUNT',
       `'from' does not support variable expansion, define a stage instead: --mount=${raw}`,

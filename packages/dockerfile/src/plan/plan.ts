@@ -59,7 +59,7 @@ function splitStages(instructions: Instruction[]): { globals: ArgInstruction[]; 
  */
 export function planBuild(textOrAst: string | DockerfileAst, opts: PlanOptions = {}): BuildPlan {
   const ast = typeof textOrAst === 'string' ? parseDockerfile(textOrAst) : textOrAst;
-  const escape = ast.escapeToken;
+  const escapeToken = ast.escapeToken;
   const linter = new Linter();
   checkInstructionCasing(ast.children, linter);
   const typed = ast.children.map((n) => toInstruction(n));
@@ -80,7 +80,7 @@ export function planBuild(textOrAst: string | DockerfileAst, opts: PlanOptions =
     for (const a of ins.args) {
       declared.add(a.key);
       declaredGlobal.add(a.key);
-      const r = resolveArgValue(a, { buildArgs, globalArgs: globalEnv, env: globalEnv, escape });
+      const r = resolveArgValue(a, { buildArgs, globalArgs: globalEnv, env: globalEnv, escape: escapeToken });
       if (r.value !== undefined) globalEnv.set(a.key, r.value);
     }
   }
@@ -105,7 +105,7 @@ export function planBuild(textOrAst: string | DockerfileAst, opts: PlanOptions =
   function planStage(s: RawStage, index: number): Stage {
     const from = s.from;
     fromChecks(from, index);
-    const r = expandWordWithMatches(from.image, globalEnv, { escape });
+    const r = expandWordWithMatches(from.image, globalEnv, { escape: escapeToken });
     for (const name of r.unmatched) {
       if (!declaredGlobal.has(name)) {
         linter.warn(rules.UndefinedArgInFrom, from.range, name, suggest(name, declaredGlobal));
@@ -135,7 +135,7 @@ export function planBuild(textOrAst: string | DockerfileAst, opts: PlanOptions =
     };
     if (from.stageName !== undefined) stage.name = from.stageName;
     if (from.platform !== undefined)
-      stage.platform = expandWordWithMatches(from.platform, globalEnv, { escape }).result;
+      stage.platform = expandWordWithMatches(from.platform, globalEnv, { escape: escapeToken }).result;
     const deps = new Set<number>();
     if (base.kind === 'stage') deps.add(base.index);
     const resolve = (ref: string, range: SourceRange): SourceRef => {
@@ -240,7 +240,7 @@ export function planBuild(textOrAst: string | DockerfileAst, opts: PlanOptions =
     for (const ins of st.instructions)
       for (const a of ins.kind === 'arg' ? ins.args : []) declared.add(a.key);
   }
-  stageChecks(stages, linter, { escape, buildArgs, globalEnv });
+  stageChecks(stages, linter, { escape: escapeToken, buildArgs, globalEnv });
 
   const unusedBuildArgs = [...(buildArgs instanceof Map ? buildArgs.keys() : Object.keys(buildArgs))].filter(
     (k) => !declared.has(k) && !isPredefinedArg(k),
@@ -263,7 +263,7 @@ export function planBuild(textOrAst: string | DockerfileAst, opts: PlanOptions =
 
   return {
     directives: ast.directives,
-    escapeToken: escape,
+    escapeToken,
     globalArgs: globals,
     globalArgValues: Object.fromEntries(globalEnv),
     proxyArgs,

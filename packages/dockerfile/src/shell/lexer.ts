@@ -51,6 +51,7 @@ const isNameChar = (ch: string): boolean =>
   (ch > '\x7f' && NAME_CHAR.test(ch));
 const isDigit = (ch: string): boolean => (ch >= '0' && ch <= '9') || (ch > '\x7f' && DIGIT.test(ch));
 const SPECIAL_PARAMS = '@*#?-$!0';
+const MISSING_SLASH = "syntax error: missing '/' in $" + '{}';
 
 /** Collects the split words while the expanded string is built. */
 class WordCollector {
@@ -264,7 +265,7 @@ class ShellWord {
     if (ch === '/') {
       const all = src[this.pos] === '/';
       if (all) this.pos++;
-      const pattern = this.stopOnOrMissing('/', true, "syntax error: missing '/' in ${}");
+      const pattern = this.stopOnOrMissing('/', true, MISSING_SLASH);
       const replacement = this.stopOnOrMissing('}', true, "syntax error: missing '}'");
       const value = this.lookup(name);
       if (value === undefined && this.opts.skipUnsetEnv) return `\${${name}/${pattern}/${replacement}}`;

@@ -1,4 +1,5 @@
-import { lstat, readFile, readlink, rm } from 'node:fs/promises';
+import { lstat, mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execTool } from './lib/exec.js';
@@ -7,13 +8,16 @@ import { type RunningRegistry, startRegistry } from './setup/distribution.js';
 
 let reg: RunningRegistry;
 let seeded: SeededImages;
+let work: string;
 beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'kiln-base-images-test-'));
   reg = await startRegistry();
-  seeded = await seedBaseImages(reg.host);
+  seeded = await seedBaseImages(reg.host, { workDir: join(work, 'seed') });
   console.log('busybox seed timings (ms):', seeded.timings);
 });
 afterAll(async () => {
   await reg?.stop();
+  await rm(work, { recursive: true, force: true });
 });
 
 const skopeo = async (...args: string[]) => (await execTool('skopeo', args)).stdout;
@@ -46,7 +50,7 @@ describe('seedBaseImages (busybox)', () => {
   });
 
   it('builds the same digest again in another work dir (reproducible)', async () => {
-    const again = await buildBaseImages();
+    const again = await buildBaseImages({ workDir: join(work, 'again') });
     try {
       expect(again.busybox.digest).toBe(seeded.digests.busybox);
     } finally {
@@ -75,13 +79,13 @@ describe('seedBaseImages (busybox)', () => {
 
 describe.skipIf(process.env.KILN_TEST_DEBIAN === '0')('seedBaseImages (debian)', () => {
   it('pushes a one-layer Debian bookworm minbase image with Cmd bash, stable across rebuilds from the cache', async () => {
-    const r = await seedBaseImages(reg.host, { debian: true });
+    const r = await seedBaseImages(reg.host, { debian: true, workDir: join(work, 'debian') });
     console.log('debian seed timings (ms):', r.timings);
     expect(r.debian).toBe(`${reg.host}/debian:bookworm`);
     const cfg = JSON.parse(await skopeo('inspect', '--tls-verify=false', '--config', `docker://${r.debian}`));
     expect(cfg.config.Cmd).toEqual(['bash']);
     expect(cfg.rootfs.diff_ids).toHaveLength(1);
-    const again = await buildBaseImages({ debian: true });
+    const again = await buildBaseImages({ debian: true, workDir: join(work, 'debian-again') });
     expect(again.debian!.digest).toBe(r.digests.debian);
     const listing = await execTool('sh', [
       '-c',

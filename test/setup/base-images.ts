@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { execTool, TestHarnessError } from '../lib/exec.js';
+import { unmountBelow } from '../lib/mounts.js';
 import { debianMirror } from './debian-mirror.js';
 import { deterministicTar } from './deterministic-tar.js';
 import { withDirLock } from './dir-lock.js';
@@ -371,18 +372,6 @@ async function trimForContainer(dir: string): Promise<void> {
 
 async function writeLayerTarFile(dir: string, file: string): Promise<void> {
   await pipeline(await deterministicTar(dir), createWriteStream(file));
-}
-
-/** Lazily unmounts whatever debootstrap left mounted below `dir` (proc, sys), deepest first. */
-async function unmountBelow(dir: string): Promise<void> {
-  const mounts = await readFile('/proc/self/mounts', 'utf8');
-  const targets = mounts
-    .split('\n')
-    .map((l) => l.split(' ')[1]?.replace(/\\040/g, ' '))
-    .filter((m): m is string => !!m && (m === dir || m.startsWith(`${dir}/`)))
-    .sort()
-    .reverse();
-  for (const m of targets) await execTool('umount', ['-l', m], { allowFailure: true });
 }
 
 /**

@@ -1,0 +1,217 @@
+import { readFile, rm } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
+import { ensureDockerEngine } from './docker-engine.js';
+import { execTool, TestHarnessError } from './exec.js';
+import { inspectImage } from './inspect.js';
+import { unmountBelow } from './mounts.js';
+
+/** Which reference builder made an oracle image. @public */
+export type OracleBuilder = 'buildkit' | 'buildah';
+
+/** Options of {@link oracleBuild}. @public */
+export interface OracleBuildOptions {
+  /** Build context directory. */
+  contextDir: string;
+  /** Dockerfile path, absolute or relative to `contextDir`. Default `Dockerfile` in the context. */
+  dockerfile?: string;
+  /** Where to push the result, in the plain test registry: `HOST/repo:tag`. */
+  ref: string;
+  buildArgs?: Record<string, string>;
+  target?: string;
+  /**
+   * `buildkit` (the private Docker engine), `buildah`, or `auto` (default): BuildKit,
+   * falling back to buildah when the engine cannot start.
+   */
+  builder?: OracleBuilder | 'auto';
+  /** buildah only: manifest format pushed (`oci` default, or `docker` schema2). BuildKit via docker push is always schema2. */
+  format?: 'oci' | 'docker';
+  /** Per-run state dir for the engine's and buildah's storage. Default `KILN_TEST_STATE`. */
+  stateDir?: string;
+}
+
+/** What {@link oracleBuild} made. @public */
+export interface OracleBuildResult {
+  /** Manifest digest of the pushed image, as the registry serves it. */
+  digest: string;
+  builder: OracleBuilder;
+  /** The reference pushed (same as the `ref` option). */
+  ref: string;
+  buildMs: number;
+  pushMs: number;
+}
+
+/**
+ * oracleBuild: builds a Dockerfile with a reference builder and pushes the result, for
+ * comparing kiln's image against it (see `compareImages`). BuildKit runs inside the run's
+ * private Docker engine (dockerd 20.10, started on first use, `--network host`); buildah
+ * runs as `buildah build --isolation chroot` with storage under the run's state dir,
+ * without `/etc/hosts`, resolv.conf or an identity label, and never reusing its cache.
+ * Neither supports heredocs (both predate them). Throws `KILN_TEST_ORACLE_BUILD` with the
+ * builder's output tail when the build fails.
+ * @public
+ */
+export async function oracleBuild(opts: OracleBuildOptions): Promise<OracleBuildResult> {
+  const stateDir = opts.stateDir ?? process.env.KILN_TEST_STATE;
+  if (!stateDir) {
+    throw new TestHarnessError(
+      'KILN_TEST_NO_STATE',
+      'oracleBuild needs stateDir or KILN_TEST_STATE (e2e global setup)',
+    );
+  }
+  const dockerfile = opts.dockerfile
+    ? isAbsolute(opts.dockerfile)
+      ? opts.dockerfile
+      : join(opts.contextDir, opts.dockerfile)
+    : join(opts.contextDir, 'Dockerfile');
+  const common = [
+    ...Object.entries(opts.buildArgs ?? {}).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]),
+    ...(opts.target ? ['--target', opts.target] : []),
+  ];
+  const builder = opts.builder ?? 'auto';
+  if (builder !== 'buildah') {
+    try {
+      return await buildWithBuildKit(stateDir, dockerfile, common, opts);
+    } catch (e) {
+      const engineDown = (e as TestHarnessError).code === 'KILN_TEST_DOCKER_START';
+      if (builder === 'buildkit' || !engineDown) throw e;
+    }
+  }
+  return buildWithBuildah(stateDir, dockerfile, common, opts);
+}
+
+async function buildWithBuildKit(
+  stateDir: string,
+  dockerfile: string,
+  common: string[],
+  opts: OracleBuildOptions,
+): Promise<OracleBuildResult> {
+  const insecure = [process.env.KILN_TEST_REGISTRY, registryOf(opts.ref)].filter((h): h is string => !!h);
+  const engine = await ensureDockerEngine(stateDir, [...new Set(insecure)]);
+  const t0 = performance.now();
+  await oracleStep('buildkit', opts.ref, () =>
+    engine.docker([
+      'build',
+      '--quiet',
+      '--network',
+      'host',
+      '-f',
+      dockerfile,
+      '-t',
+      opts.ref,
+      ...common,
+      opts.contextDir,
+    ]),
+  );
+  const t1 = performance.now();
+  await oracleStep('buildkit', opts.ref, () => engine.docker(['push', '--quiet', opts.ref]));
+  const t2 = performance.now();
+  const { digest } = await inspectImage(opts.ref);
+  return {
+    digest,
+    builder: 'buildkit',
+    ref: opts.ref,
+    buildMs: Math.round(t1 - t0),
+    pushMs: Math.round(t2 - t1),
+  };
+}
+
+async function buildWithBuildah(
+  stateDir: string,
+  dockerfile: string,
+  common: string[],
+  opts: OracleBuildOptions,
+): Promise<OracleBuildResult> {
+  const storage = buildahStorageFlags(stateDir);
+  const digestFile = join(stateDir, `buildah-digest-${process.pid}-${Date.now()}`);
+  const t0 = performance.now();
+  await oracleStep('buildah', opts.ref, () =>
+    execTool('buildah', [
+      ...storage,
+      'build',
+      '--quiet',
+      '--isolation',
+      'chroot',
+      '--layers',
+      '--no-cache',
+      '--no-hosts',
+      '--dns=none',
+      '--identity-label=false',
+      '--tls-verify=false',
+      '--format',
+      opts.format ?? 'oci',
+      '-f',
+      dockerfile,
+      '-t',
+      opts.ref,
+      ...common,
+      opts.contextDir,
+    ]),
+  );
+  const t1 = performance.now();
+  await oracleStep('buildah', opts.ref, () =>
+    execTool('buildah', [
+      ...storage,
+      'push',
+      '--quiet',
+      '--tls-verify=false',
+      '--digestfile',
+      digestFile,
+      opts.ref,
+      `docker://${opts.ref}`,
+    ]),
+  );
+  const t2 = performance.now();
+  const digest = (await readFile(digestFile, 'utf8')).trim();
+  await rm(digestFile, { force: true });
+  return {
+    digest,
+    builder: 'buildah',
+    ref: opts.ref,
+    buildMs: Math.round(t1 - t0),
+    pushMs: Math.round(t2 - t1),
+  };
+}
+
+/** buildah's storage flags for the run: root and runroot under the state dir, overlay driver. @internal */
+export function buildahStorageFlags(stateDir: string): string[] {
+  return [
+    '--root',
+    join(stateDir, 'buildah', 'root'),
+    '--runroot',
+    join(stateDir, 'buildah', 'run'),
+    '--storage-driver',
+    'overlay',
+  ];
+}
+
+/**
+ * cleanupBuildah: removes buildah's working containers and storage of the run, after
+ * unmounting the overlay mounts containers/storage leaves. Called by the global teardown.
+ * @public
+ */
+export async function cleanupBuildah(stateDir: string): Promise<void> {
+  const dir = join(stateDir, 'buildah');
+  await execTool('buildah', [...buildahStorageFlags(stateDir), 'rm', '--all'], { allowFailure: true });
+  await unmountBelow(dir);
+  await rm(dir, { recursive: true, force: true });
+}
+
+function registryOf(ref: string): string | undefined {
+  const first = ref.split('/')[0];
+  return first && /[.:]|^localhost$/.test(first) ? first : undefined;
+}
+
+async function oracleStep<T>(builder: OracleBuilder, ref: string, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    if ((e as TestHarnessError).code === 'KILN_TEST_DOCKER_START') throw e;
+    throw new TestHarnessError(
+      'KILN_TEST_ORACLE_BUILD',
+      `${builder} oracle build of ${ref} failed: ${(e as Error).message}`,
+      {
+        cause: e,
+      },
+    );
+  }
+}

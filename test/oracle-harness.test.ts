@@ -1,0 +1,153 @@
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BUILDAH_ARTIFACTS, compareImages, inspectImage } from './lib/compare.js';
+import { execTool } from './lib/exec.js';
+import { type OracleBuildResult, oracleBuild } from './lib/oracle.js';
+import { testEnv } from './lib/test-env.js';
+
+// Proves the harness: two independent builders agree on a RUN-less Dockerfile, and the
+// comparison does report a real difference.
+
+const env = testEnv();
+let ctx: string;
+
+function dockerfile(variant: 'same' | 'different' | 'owner'): string {
+  return [
+    `FROM ${env.images.busybox}`,
+    'COPY app/ /opt/app/',
+    variant === 'owner'
+      ? 'COPY --chown=1001:1000 conf.txt /etc/app/conf.txt'
+      : 'COPY --chown=1000:1000 conf.txt /etc/app/conf.txt',
+    variant === 'different'
+      ? 'ENV APP_HOME=/opt/app GREETING="hello moon"'
+      : 'ENV APP_HOME=/opt/app GREETING="hello world"',
+    'WORKDIR /opt/app',
+    'LABEL org.example.name="harness" version=1',
+    'EXPOSE 8080/tcp 53/udp',
+    ...(variant === 'different' ? ['COPY conf.txt /opt/app/extra.txt'] : []),
+    'USER 1000:1000',
+    'ENTRYPOINT ["/bin/sh", "-c"]',
+    'CMD ["echo $GREETING"]',
+    '',
+  ].join('\n');
+}
+
+beforeAll(async () => {
+  ctx = await mkdtemp(join(tmpdir(), 'kiln-harness-ctx-'));
+  await mkdir(join(ctx, 'app/bin'), { recursive: true });
+  await writeFile(join(ctx, 'app/bin/run.sh'), '#!/bin/sh\necho run\n');
+  await chmod(join(ctx, 'app/bin/run.sh'), 0o755);
+  await writeFile(join(ctx, 'app/README'), 'readme\n');
+  await writeFile(join(ctx, 'conf.txt'), 'key=value\n');
+  await writeFile(join(ctx, 'Dockerfile'), dockerfile('same'));
+  await writeFile(join(ctx, 'Dockerfile.different'), dockerfile('different'));
+  await writeFile(join(ctx, 'Dockerfile.owner'), dockerfile('owner'));
+});
+afterAll(async () => {
+  await rm(ctx, { recursive: true, force: true });
+});
+
+describe('oracle harness', () => {
+  let buildkit: OracleBuildResult;
+  let buildah: OracleBuildResult;
+
+  it('builds the Dockerfile with BuildKit (private dockerd) and with buildah, and pushes both', async () => {
+    buildkit = await oracleBuild({
+      contextDir: ctx,
+      ref: `${env.registry}/harness/app:buildkit`,
+      builder: 'buildkit',
+    });
+    buildah = await oracleBuild({
+      contextDir: ctx,
+      ref: `${env.registry}/harness/app:buildah`,
+      builder: 'buildah',
+    });
+    console.log('oracle builds (ms):', { buildkit, buildah });
+    expect(buildkit.builder).toBe('buildkit');
+    expect(buildah.builder).toBe('buildah');
+    expect(buildkit.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect((await inspectImage(buildkit.ref)).digest).toBe(buildkit.digest);
+    expect((await inspectImage(buildah.ref)).digest).toBe(buildah.digest);
+    expect(buildkit.digest).not.toBe(buildah.digest);
+  });
+
+  it('finds the BuildKit and buildah images the same (config and flattened rootfs)', async () => {
+    const r = await compareImages(buildkit.ref, buildah.ref, { ignorePaths: BUILDAH_ARTIFACTS });
+    expect(r.configDiff).toEqual([]);
+    expect(r.treeDiff).toEqual([]);
+    expect(r.same).toBe(true);
+    // The comparison looked at real content: the Dockerfile's settings and the base's files.
+    expect(r.configA.config).toMatchObject({
+      User: '1000:1000',
+      WorkingDir: '/opt/app',
+      Entrypoint: ['/bin/sh', '-c'],
+      Cmd: ['echo $GREETING'],
+      ExposedPorts: { '53/udp': {}, '8080/tcp': {} },
+      Labels: { 'org.example.name': 'harness', version: '1' },
+    });
+    expect(r.entries.a).toBeGreaterThan(270);
+  });
+
+  it('reports a different ENV value and an extra file as differences', async () => {
+    const other = await oracleBuild({
+      contextDir: ctx,
+      dockerfile: 'Dockerfile.different',
+      ref: `${env.registry}/harness/app:different`,
+    });
+    const r = await compareImages(buildkit.ref, other.ref, { ignorePaths: BUILDAH_ARTIFACTS });
+    expect(r.same).toBe(false);
+    expect(r.configDiff).toEqual([
+      'config.Env: A=["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","APP_HOME=/opt/app","GREETING=hello world"] B=["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","APP_HOME=/opt/app","GREETING=hello moon"]',
+    ]);
+    expect(r.treeDiff).toHaveLength(1);
+    expect(r.treeDiff[0]).toMatch(/^\+ opt\/app\/extra\.txt\tf\t0644\t0:0\t10\t[0-9a-f]{64}\t-$/);
+  });
+
+  it('reports a changed file owner with both sides of the entry', async () => {
+    const other = await oracleBuild({
+      contextDir: ctx,
+      dockerfile: 'Dockerfile.owner',
+      ref: `${env.registry}/harness/app:owner`,
+    });
+    const r = await compareImages(buildkit.ref, other.ref);
+    expect(r.configDiff).toEqual([]);
+    expect(r.treeDiff.map((l) => l.split('\t').slice(0, 4).join(' '))).toEqual([
+      // Both builders give the parent dirs that COPY --chown creates the same owner.
+      '- etc/app d 0755 1000:1000',
+      '+ etc/app d 0755 1001:1000',
+      '- etc/app/conf.txt f 0644 1000:1000',
+      '+ etc/app/conf.txt f 0644 1001:1000',
+    ]);
+    expect(r.same).toBe(false);
+  });
+
+  it('compares docker-archive and oci references with registry ones', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-harness-refs-'));
+    try {
+      const archive = join(dir, 'img.tar');
+      await execTool('skopeo', [
+        'copy',
+        '--quiet',
+        '--src-tls-verify=false',
+        `docker://${buildkit.ref}`,
+        `docker-archive:${archive}`,
+      ]);
+      await execTool('skopeo', [
+        'copy',
+        '--quiet',
+        '--src-tls-verify=false',
+        `docker://${buildah.ref}`,
+        `oci:${dir}/layout:x`,
+      ]);
+      const r = await compareImages(`docker-archive:${archive}`, `oci:${dir}/layout:x`, {
+        ignorePaths: BUILDAH_ARTIFACTS,
+      });
+      expect(r.treeDiff).toEqual([]);
+      expect(r.configDiff).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

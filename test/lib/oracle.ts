@@ -87,32 +87,16 @@ async function buildWithBuildKit(
 ): Promise<OracleBuildResult> {
   const insecure = [process.env.KILN_TEST_REGISTRY, registryOf(opts.ref)].filter((h): h is string => !!h);
   const engine = await ensureDockerEngine(stateDir, [...new Set(insecure)]);
-  const t0 = performance.now();
-  await oracleStep('buildkit', opts.ref, () =>
-    engine.docker([
-      'build',
-      '--quiet',
-      '--network',
-      'host',
-      '-f',
-      dockerfile,
-      '-t',
-      opts.ref,
-      ...common,
-      opts.contextDir,
-    ]),
+  const build = ['build', '--quiet', '--network', 'host', '-f', dockerfile, '-t', opts.ref, ...common];
+  return timedOracle(
+    'buildkit',
+    opts.ref,
+    () => engine.docker([...build, opts.contextDir]),
+    async () => {
+      await engine.docker(['push', '--quiet', opts.ref]);
+      return (await inspectImage(opts.ref)).digest;
+    },
   );
-  const t1 = performance.now();
-  await oracleStep('buildkit', opts.ref, () => engine.docker(['push', '--quiet', opts.ref]));
-  const t2 = performance.now();
-  const { digest } = await inspectImage(opts.ref);
-  return {
-    digest,
-    builder: 'buildkit',
-    ref: opts.ref,
-    buildMs: Math.round(t1 - t0),
-    pushMs: Math.round(t2 - t1),
-  };
 }
 
 async function buildWithBuildah(
@@ -122,54 +106,60 @@ async function buildWithBuildah(
   opts: OracleBuildOptions,
 ): Promise<OracleBuildResult> {
   const storage = buildahStorageFlags(stateDir);
+  // No /etc/hosts, resolv.conf or identity label in the image; never reuse the cache
+  // (buildah 1.28 reuses it even when flags change).
+  const flags = ['--isolation', 'chroot', '--layers', '--no-cache', '--no-hosts', '--dns=none'];
+  flags.push('--identity-label=false', '--tls-verify=false', '--format', opts.format ?? 'oci');
   const digestFile = join(stateDir, `buildah-digest-${process.pid}-${Date.now()}`);
-  const t0 = performance.now();
-  await oracleStep('buildah', opts.ref, () =>
-    execTool('buildah', [
-      ...storage,
-      'build',
-      '--quiet',
-      '--isolation',
-      'chroot',
-      '--layers',
-      '--no-cache',
-      '--no-hosts',
-      '--dns=none',
-      '--identity-label=false',
-      '--tls-verify=false',
-      '--format',
-      opts.format ?? 'oci',
-      '-f',
-      dockerfile,
-      '-t',
-      opts.ref,
-      ...common,
-      opts.contextDir,
-    ]),
+  return timedOracle(
+    'buildah',
+    opts.ref,
+    () =>
+      execTool('buildah', [
+        ...storage,
+        'build',
+        '--quiet',
+        ...flags,
+        '-f',
+        dockerfile,
+        '-t',
+        opts.ref,
+        ...common,
+        opts.contextDir,
+      ]),
+    async () => {
+      const push = ['push', '--quiet', '--tls-verify=false', '--digestfile', digestFile];
+      await execTool('buildah', [...storage, ...push, opts.ref, `docker://${opts.ref}`]);
+      const digest = (await readFile(digestFile, 'utf8')).trim();
+      await rm(digestFile, { force: true });
+      return digest;
+    },
   );
-  const t1 = performance.now();
-  await oracleStep('buildah', opts.ref, () =>
-    execTool('buildah', [
-      ...storage,
-      'push',
-      '--quiet',
-      '--tls-verify=false',
-      '--digestfile',
-      digestFile,
-      opts.ref,
-      `docker://${opts.ref}`,
-    ]),
-  );
-  const t2 = performance.now();
-  const digest = (await readFile(digestFile, 'utf8')).trim();
-  await rm(digestFile, { force: true });
-  return {
-    digest,
-    builder: 'buildah',
-    ref: opts.ref,
-    buildMs: Math.round(t1 - t0),
-    pushMs: Math.round(t2 - t1),
-  };
+}
+
+/** Runs build then push (which returns the pushed digest), timing both; failures become `KILN_TEST_ORACLE_BUILD`. */
+async function timedOracle(
+  builder: OracleBuilder,
+  ref: string,
+  build: () => Promise<unknown>,
+  push: () => Promise<string>,
+): Promise<OracleBuildResult> {
+  try {
+    const t0 = performance.now();
+    await build();
+    const t1 = performance.now();
+    const digest = await push();
+    const t2 = performance.now();
+    return { digest, builder, ref, buildMs: Math.round(t1 - t0), pushMs: Math.round(t2 - t1) };
+  } catch (e) {
+    throw new TestHarnessError(
+      'KILN_TEST_ORACLE_BUILD',
+      `${builder} oracle build of ${ref} failed: ${(e as Error).message}`,
+      {
+        cause: e,
+      },
+    );
+  }
 }
 
 /** buildah's storage flags for the run: root and runroot under the state dir, overlay driver. @internal */
@@ -199,19 +189,4 @@ export async function cleanupBuildah(stateDir: string): Promise<void> {
 function registryOf(ref: string): string | undefined {
   const first = ref.split('/')[0];
   return first && /[.:]|^localhost$/.test(first) ? first : undefined;
-}
-
-async function oracleStep<T>(builder: OracleBuilder, ref: string, f: () => Promise<T>): Promise<T> {
-  try {
-    return await f();
-  } catch (e) {
-    if ((e as TestHarnessError).code === 'KILN_TEST_DOCKER_START') throw e;
-    throw new TestHarnessError(
-      'KILN_TEST_ORACLE_BUILD',
-      `${builder} oracle build of ${ref} failed: ${(e as Error).message}`,
-      {
-        cause: e,
-      },
-    );
-  }
 }

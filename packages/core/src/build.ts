@@ -102,7 +102,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 
     // RUN needs an executor: fail before any work, naming the line.
     if (!options.executor) {
-      for (const i of plan.neededStages) {
+      for (const i of plan.needed) {
         const run = plan.stages[i]!.instructions.find((x: Instruction) => x.kind === 'run');
         if (run)
           throw new KilnError(
@@ -146,9 +146,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       results: new Map<number, Promise<StageResult>>(),
       ...(options.executor ? { executor: options.executor } : {}),
     };
-    emit({ type: 'build-start', stages: plan.neededStages.length, target: plan.stages[plan.target]!.name ?? String(plan.target) });
+    emit({ type: 'build-start', stages: plan.needed.length, target: plan.stages[plan.target]!.name ?? String(plan.target) });
     // Every needed stage starts now; a stage waits only for the stages it reads.
-    const all = plan.neededStages.map((i) => runStage(stageCtx, i));
+    const all = plan.needed.map((i) => runStage(stageCtx, i));
     const settled = await Promise.allSettled(all);
     const failed = settled.find((s) => s.status === 'rejected');
     if (failed) throw locate((failed as PromiseRejectedResult).reason, df.name);

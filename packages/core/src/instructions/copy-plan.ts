@@ -112,7 +112,11 @@ export function planCopy(input: CopyPlanInput): PlannedEntry[] {
           throw new KilnError('KILN_NOT_A_DIRECTORY', `${input.text}: cannot copy a directory onto /${target}: it is not a directory`);
         if (!existing) put(target, { ...src.entry, uid: dirOwner.uid, gid: dirOwner.gid }, true);
       }
-      for (const { rel, entry } of src.children ?? []) put(target === '' ? rel : `${target}/${rel}`, entry);
+      for (const { rel, entry } of src.children ?? []) {
+        // Hardlinks inside a copied tree name another member of the tree: rebase them onto the destination.
+        const e = entry.type === 'hardlink' && entry.linkname !== undefined && target !== '' ? { ...entry, linkname: `${target}/${entry.linkname}` } : entry;
+        put(target === '' ? rel : `${target}/${rel}`, e);
+      }
       continue;
     }
     let target: string;

@@ -140,18 +140,20 @@ async function archiveSource(ctx: StageContext, name: string, stream: Readable):
   const children: { rel: string; entry: SourceEntry }[] = [];
   let n = 0;
   const seen = new Map<string, number>();
-  for await (const e of readTar(stream)) {
-    const rel = toImagePath(e.path);
+  for await (const { header: h, body } of readTar(stream)) {
+    const rel = toImagePath(h.name);
     if (rel === '') continue;
-    const entry: SourceEntry = { type: e.type === 'file' ? 'file' : e.type, mode: e.mode, uid: e.uid, gid: e.gid, size: 0 } as SourceEntry;
-    if (e.mtime !== undefined) entry.mtime = e.mtime;
-    if (e.linkname !== undefined) entry.linkname = e.type === 'hardlink' ? toImagePath(e.linkname) : e.linkname;
-    if (e.type === 'file') {
+    const entry: SourceEntry = { type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, size: 0, mtime: h.mtimeMs };
+    if (h.type === 'symlink') entry.linkname = h.linkname;
+    // A hardlink names another archive member; inside the destination it names that member's new path.
+    if (h.type === 'hardlink') entry.linkname = toImagePath(h.linkname);
+    if (h.type === 'char' || h.type === 'block') Object.assign(entry, { devmajor: h.devmajor, devminor: h.devminor });
+    if (h.type === 'file') {
       const file = path.join(dir, String(n++));
-      await pipeline(e.content ?? Readable.from([]), createWriteStream(file));
-      entry.size = e.size ?? 0;
+      await pipeline(Readable.from(body()), createWriteStream(file));
+      entry.size = h.size;
       entry.open = () => createReadStream(file);
-    } else if (e.content) e.content.resume();
+    }
     if (seen.has(rel)) children.splice(seen.get(rel)!, 1);
     seen.set(rel, children.length);
     children.push({ rel, entry });

@@ -1,5 +1,5 @@
 import type { ContextSource, PathFilter } from '@kiln/context';
-import { type BuildPlan, expandInstruction, expandWord, type Instruction, planBuild } from '@kiln/dockerfile';
+import { type BuildPlan, expandInstruction, type Instruction, parseInstruction, resolveArgValue } from '@kiln/dockerfile';
 import { KilnError } from '../errors.js';
 import type { BuildEvent } from '../events.js';
 import type { Executor } from '../executor.js';
@@ -87,8 +87,7 @@ async function execute(ctx: StageContext, index: number): Promise<StageResult> {
   if (triggers.length > 0) {
     // ONBUILD triggers of the base run first, then are consumed (they do not pass on to children).
     state.config.config.OnBuild = null;
-    const triggerPlan = planBuild(`FROM scratch\n${triggers.join('\n')}\n`, { buildArgs: {} });
-    for (const ins of triggerPlan.stages[0]!.instructions) await step(ctx, index, state, ins, -1);
+    for (const trigger of triggers) await step(ctx, index, state, parseInstruction(trigger), -1);
   }
   let n = 0;
   for (const ins of stage.instructions) await step(ctx, index, state, ins, n++);
@@ -107,13 +106,12 @@ async function step(ctx: StageContext, stageIndex: number, state: StageState, ra
     if (raw.kind === 'arg') {
       const env = state.expansionEnv();
       for (const decl of raw.args) {
-        const given = ctx.buildArgs[decl.key];
-        const global = ctx.plan.globalArgs?.[decl.key];
-        let value: string | undefined;
-        if (given !== undefined) value = given;
-        else if (decl.value !== undefined) value = expandWord(decl.value, env);
-        else if (global !== undefined) value = global;
-        else value = ctx.plan.predefinedArgs?.[decl.key];
+        const { value } = resolveArgValue(decl, {
+          buildArgs: ctx.buildArgs,
+          globalArgs: ctx.plan.globalArgValues,
+          env,
+          escape: ctx.plan.escapeToken,
+        });
         if (value !== undefined) {
           state.args.set(decl.key, value);
           env.set(decl.key, value);
@@ -121,7 +119,7 @@ async function step(ctx: StageContext, stageIndex: number, state: StageState, ra
       }
       addHistory(state, `ARG ${raw.args.map((a) => a.key).join(' ')}`, true, ctx.created);
     } else {
-      const ins = expandInstruction(raw, state.expansionEnv(), { escape: ctx.plan.escapeToken ?? '\\' });
+      const ins = expandInstruction(raw, state.expansionEnv(), { escape: ctx.plan.escapeToken }).instruction;
       const meta = applyMetadata(state, ins);
       if (meta) addHistory(state, meta.createdBy, true, ctx.created);
       else if (ins.kind === 'workdir') {

@@ -24,6 +24,8 @@ export type SnapshotErrorCode =
   | 'KILN_ZSTD_UNAVAILABLE'
   /** Extended attributes requested but the file system cannot read or write them. */
   | 'KILN_XATTR_UNAVAILABLE'
+  /** An overlay upper directory using features whose data lives in the lower layers (redirect_dir, metacopy). */
+  | 'KILN_OVERLAY_UNSUPPORTED'
   /** Contradictory or out-of-range options. */
   | 'KILN_OPTIONS_INVALID'
   /** The operation was aborted through its AbortSignal. */

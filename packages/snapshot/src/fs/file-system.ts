@@ -14,6 +14,8 @@ export interface FileStat {
   size: number;
   /** Modification time in milliseconds, possibly fractional. */
   mtimeMs: number;
+  /** Inode change time in milliseconds: set by the kernel on every content or metadata change, never by callers. */
+  ctimeMs: number;
   /** Device and inode: together they identify hardlinks within one file system. */
   dev: number;
   ino: number;

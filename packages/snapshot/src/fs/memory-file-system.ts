@@ -7,6 +7,7 @@ interface MemNode {
   uid: number;
   gid: number;
   mtimeMs: number;
+  ctimeMs: number;
   ino: number;
   nlink: number;
   data: Buffer;
@@ -42,6 +43,13 @@ export class MemoryFileSystem implements FileSystem {
     this.root = this.newNode('dir', 0o755);
   }
 
+  private clock = 0;
+  /** A strictly increasing change time, so that two changes in one millisecond still differ. */
+  private tick(): number {
+    this.clock = Math.max(this.clock + 0.001, Date.now());
+    return this.clock;
+  }
+
   private newNode(kind: FileKind, mode: number): MemNode {
     return {
       kind,
@@ -49,6 +57,7 @@ export class MemoryFileSystem implements FileSystem {
       uid: 0,
       gid: 0,
       mtimeMs: Date.now(),
+      ctimeMs: this.tick(),
       ino: this.nextIno++,
       nlink: 1,
       data: Buffer.alloc(0),
@@ -116,6 +125,7 @@ export class MemoryFileSystem implements FileSystem {
       gid: n.gid,
       size: n.kind === 'symlink' ? Buffer.byteLength(n.target) : n.kind === 'dir' ? 4096 : n.data.length,
       mtimeMs: n.mtimeMs,
+      ctimeMs: n.ctimeMs,
       dev: this.dev,
       ino: n.ino,
       nlink: n.nlink,
@@ -154,6 +164,7 @@ export class MemoryFileSystem implements FileSystem {
     if (node) {
       if (node.kind === 'dir') throw fsError('EISDIR', 'open', path);
       node.data = Buffer.alloc(0);
+      node.ctimeMs = this.tick();
       return node;
     }
     const created = this.newNode('file', mode);
@@ -180,6 +191,7 @@ export class MemoryFileSystem implements FileSystem {
       final(cb) {
         node!.data = Buffer.concat(chunks);
         node!.mtimeMs = Date.now();
+        node!.ctimeMs = Date.now();
         cb();
       },
     });
@@ -192,6 +204,7 @@ export class MemoryFileSystem implements FileSystem {
   ): Promise<void> {
     const node = this.openForWrite(path, options.mode);
     node.data = Buffer.from(data);
+    node.mtimeMs = Date.now();
   }
 
   async mkdir(path: string, options: { mode: number } = { mode: 0o755 }): Promise<void> {
@@ -209,20 +222,26 @@ export class MemoryFileSystem implements FileSystem {
     if (n.kind === 'dir') throw fsError('EPERM', 'link', existingPath);
     this.create(newPath, 'link', n);
     n.nlink++;
+    n.ctimeMs = this.tick();
   }
 
   async chmod(path: string, mode: number): Promise<void> {
-    this.existing(path, 'chmod', true).mode = mode & 0o7777;
+    const n = this.existing(path, 'chmod', true);
+    n.mode = mode & 0o7777;
+    n.ctimeMs = this.tick();
   }
 
   async lchown(path: string, uid: number, gid: number): Promise<void> {
     const n = this.existing(path, 'lchown');
     n.uid = uid;
     n.gid = gid;
+    n.ctimeMs = this.tick();
   }
 
   async lutimes(path: string, _atimeMs: number, mtimeMs: number): Promise<void> {
-    this.existing(path, 'lutimes').mtimeMs = mtimeMs;
+    const n = this.existing(path, 'lutimes');
+    n.mtimeMs = mtimeMs;
+    n.ctimeMs = this.tick();
   }
 
   async rm(path: string, options?: { recursive?: boolean }): Promise<void> {
@@ -270,6 +289,7 @@ export class MemoryFileSystem implements FileSystem {
   async setXattrs(path: string, _kind: 'file' | 'dir', xattrs: Xattrs): Promise<void> {
     const n = this.existing(path, 'setxattr');
     Object.assign(n.xattrs, xattrs);
+    n.ctimeMs = this.tick();
   }
 
   /** Reads a whole regular file (a convenience for tests). */

@@ -32,6 +32,7 @@ export function toFileStat(st: fs.Stats): FileStat {
     gid: st.gid,
     size: st.size,
     mtimeMs: st.mtimeMs,
+    ctimeMs: st.ctimeMs,
     dev: st.dev,
     ino: st.ino,
     nlink: st.nlink,

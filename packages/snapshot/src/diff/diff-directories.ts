@@ -1,0 +1,222 @@
+import { createHash } from 'node:crypto';
+import path from 'node:path/posix';
+import { throwIfAborted } from '../errors.js';
+import type { FileKind, FileStat, FileSystem } from '../fs/file-system.js';
+import { nodeFileSystem } from '../fs/node-file-system.js';
+import { EntryMaker } from '../layer/entries-from-directory.js';
+import type { LayerEntry } from '../layer/layer-entry.js';
+import { WHITEOUT_PREFIX } from '../layer/whiteout.js';
+
+/** Options of {@link recordTree}; the diff reuses them. */
+export interface RecordTreeOptions {
+  /** Default {@link nodeFileSystem}. */
+  fs?: FileSystem;
+  /**
+   * Paths (relative to the root, POSIX) left out with everything below them: typically
+   * `proc`, `sys`, `dev`, mounted secrets, `etc/resolv.conf`, kiln's own directory.
+   */
+  ignore?: readonly string[];
+  /** Also leave out a path when this returns true. */
+  ignoreIf?: (relPath: string, stat: FileStat) => boolean;
+  /** Skip directories on another device than the root (mount points). Default true. */
+  sameDevice?: boolean;
+  signal?: AbortSignal;
+}
+
+/** What was recorded about one path. */
+interface Recorded {
+  kind: FileKind;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  ino: number;
+  rdev: number;
+  linkname?: string;
+  /** Content hash, only for files modified so recently that a later change could keep the same mtime. */
+  hash?: string;
+}
+
+/** TreeRecord: a tree's recorded state, to compare later with {@link diffDirectories}. */
+export interface TreeRecord {
+  root: string;
+  options: RecordTreeOptions;
+  /** Relative path → recorded metadata. */
+  paths: Map<string, Recorded>;
+  /** When recording started (ms). */
+  startedMs: number;
+}
+
+/** TreeDiff: what changed under a root since it was recorded. */
+export interface TreeDiff {
+  /** Paths that did not exist before (sorted). */
+  added: string[];
+  /** Paths whose type, mode, owner, size, mtime, ctime, inode, link target or content changed (sorted). */
+  changed: string[];
+  /** Paths that are gone; a path under a deleted directory is not listed separately (sorted). */
+  deleted: string[];
+  /** The layer: added and changed objects plus `.wh.` whiteouts for deletions, ready for `createLayer`. */
+  entries: LayerEntry[];
+}
+
+// Files whose mtime is this close to the recording time may change again within the file
+// system's timestamp granularity without their mtime moving ("racy" files, as git calls them):
+// their content is hashed when recorded. 2 s covers FAT-like and 1 s granularities.
+const RACY_WINDOW_MS = 2000;
+
+async function hashFile(fs: FileSystem, p: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of fs.createReadStream(p)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/** Walks the tree, calling `visit` for every kept path; directories' children are listed in parallel. */
+async function walk(
+  root: string,
+  options: RecordTreeOptions,
+  visit: (rel: string, host: string, st: FileStat) => Promise<void> | void,
+): Promise<void> {
+  const fs = options.fs ?? nodeFileSystem;
+  const ignore = new Set((options.ignore ?? []).map((p) => p.replace(/^\/+|\/+$/g, '')));
+  const rootStat = await fs.lstat(root);
+  const sameDevice = options.sameDevice !== false;
+  const dirs: [string, string][] = [[root, '']];
+  // Breadth-first with a few directories in flight at once: lstat dominates and the thread
+  // pool overlaps it.
+  const inFlight = new Set<Promise<void>>();
+  const doDir = async (host: string, rel: string) => {
+    throwIfAborted(options.signal);
+    const names = await fs.readdir(host);
+    const stats = await Promise.all(names.map((n) => fs.lstat(path.join(host, n))));
+    for (let i = 0; i < names.length; i++) {
+      const r = rel ? `${rel}/${names[i]}` : names[i]!;
+      if (ignore.has(r)) continue;
+      const st = stats[i]!;
+      if (options.ignoreIf?.(r, st)) continue;
+      if (st.kind === 'dir' && sameDevice && st.dev !== rootStat.dev) continue;
+      const h = path.join(host, names[i]!);
+      await visit(r, h, st);
+      if (st.kind === 'dir') dirs.push([h, r]);
+    }
+  };
+  while (dirs.length > 0 || inFlight.size > 0) {
+    while (dirs.length > 0 && inFlight.size < 8) {
+      const [h, r] = dirs.shift()!;
+      const p: Promise<void> = doDir(h, r).finally(() => inFlight.delete(p));
+      inFlight.add(p);
+    }
+    if (inFlight.size > 0) await Promise.race(inFlight);
+  }
+}
+
+function recordOf(st: FileStat): Recorded {
+  return {
+    kind: st.kind,
+    mode: st.mode,
+    uid: st.uid,
+    gid: st.gid,
+    size: st.size,
+    mtimeMs: st.mtimeMs,
+    ctimeMs: st.ctimeMs,
+    ino: st.ino,
+    rdev: st.rdevMajor * 2 ** 20 + st.rdevMinor,
+  };
+}
+
+/**
+ * recordTree: records the state of every path under `root` (type, mode, owner, size, mtime,
+ * ctime, inode, device numbers, symlink targets) for a later {@link diffDirectories}. Contents
+ * are hashed only for racy files (modified within 2 s of the recording).
+ */
+export async function recordTree(root: string, options: RecordTreeOptions = {}): Promise<TreeRecord> {
+  const fs = options.fs ?? nodeFileSystem;
+  const startedMs = Date.now();
+  const paths = new Map<string, Recorded>();
+  await walk(root, options, async (rel, host, st) => {
+    const r = recordOf(st);
+    if (st.kind === 'symlink') r.linkname = await fs.readlink(host);
+    if (st.kind === 'file' && st.mtimeMs > startedMs - RACY_WINDOW_MS) r.hash = await hashFile(fs, host);
+    paths.set(rel, r);
+  });
+  return { root, options, paths, startedMs };
+}
+
+/**
+ * diffDirectories: compares the tree now with a {@link TreeRecord} (kaniko-style snapshot) and
+ * returns added, changed and deleted paths and the layer entries that express them. Metadata
+ * decides (any difference in type, mode, owner, size, mtime, ctime — which no user-space call
+ * can restore — inode, device or link target means changed); content is hashed only for racy
+ * files whose metadata is identical. Cost: one lstat per path, plus reading racy files.
+ */
+export async function diffDirectories(
+  before: TreeRecord,
+  options: { signal?: AbortSignal } = {},
+): Promise<TreeDiff> {
+  const recordOptions = { ...before.options, signal: options.signal ?? before.options.signal };
+  const fs = recordOptions.fs ?? nodeFileSystem;
+  const maker = new EntryMaker(fs);
+  const added: string[] = [];
+  const changed: string[] = [];
+  const seen = new Set<string>();
+  const current = new Map<string, { host: string; st: FileStat }>();
+  await walk(before.root, recordOptions, async (rel, host, st) => {
+    seen.add(rel);
+    const old = before.paths.get(rel);
+    if (!old) {
+      added.push(rel);
+      current.set(rel, { host, st });
+      return;
+    }
+    const now = recordOf(st);
+    let differs =
+      now.kind !== old.kind ||
+      now.mode !== old.mode ||
+      now.uid !== old.uid ||
+      now.gid !== old.gid ||
+      now.size !== old.size ||
+      now.mtimeMs !== old.mtimeMs ||
+      now.ctimeMs !== old.ctimeMs ||
+      now.ino !== old.ino ||
+      now.rdev !== old.rdev;
+    if (!differs && old.kind === 'symlink') differs = (await fs.readlink(host)) !== old.linkname;
+    if (!differs && old.hash !== undefined) differs = (await hashFile(fs, host)) !== old.hash;
+    if (differs) {
+      changed.push(rel);
+      current.set(rel, { host, st });
+    }
+  });
+  const deleted: string[] = [];
+  for (const rel of before.paths.keys()) {
+    if (seen.has(rel)) continue;
+    const parent = path.dirname(rel);
+    // Under a deleted directory, or one replaced by a non-directory: the parent's entry covers it.
+    const parentKind = current.get(parent)?.st.kind ?? before.paths.get(parent)?.kind;
+    if (parent !== '.' && !(seen.has(parent) && parentKind === 'dir')) continue;
+    deleted.push(rel);
+  }
+  added.sort();
+  changed.sort();
+  deleted.sort();
+  const entries: LayerEntry[] = [];
+  for (const rel of [...added, ...changed].sort()) {
+    const { host, st } = current.get(rel)!;
+    const e = await maker.make(host, rel, st);
+    if (e) entries.push(e);
+  }
+  for (const rel of deleted) {
+    const dir = path.dirname(rel);
+    const wh = `${WHITEOUT_PREFIX}${path.basename(rel)}`;
+    entries.push({
+      path: dir === '.' ? wh : `${dir}/${wh}`,
+      type: 'file',
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      size: 0,
+      mtime: 0,
+    });
+  }
+  return { added, changed, deleted, entries };
+}

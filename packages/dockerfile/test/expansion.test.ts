@@ -24,7 +24,9 @@ function table(file: string, columns: number): string[][] {
       const parts = line.split(' | ');
       const head = parts.slice(0, columns - 1);
       const last = parts.slice(columns - 1).join(' | ');
-      return [...head, last.endsWith(' |') ? '' : last].map((p, i) => (i === 0 && columns === 3 ? p.trim() : p));
+      return [...head, last.endsWith(' |') ? '' : last].map((p, i) =>
+        i === 0 && columns === 3 ? p.trim() : p,
+      );
     });
 }
 
@@ -44,7 +46,10 @@ describe('expandWord: expansion-cases.txt', () => {
 });
 
 describe('expandWords: words-cases.txt', () => {
-  const cases = table('./words-cases.txt', 2).map(([word, expected]) => ({ word: word!, expected: expected! }));
+  const cases = table('./words-cases.txt', 2).map(([word, expected]) => ({
+    word: word!,
+    expected: expected!,
+  }));
   test.each(cases)('$word → $expected', ({ word, expected }) => {
     expect(expandWords(word, env)).toEqual(JSON.parse(expected));
   });
@@ -66,13 +71,17 @@ describe('variable reporting', () => {
     expect(expandWord('$home', env)).toBe('');
   });
   test('skipUnsetEnv keeps unset references as written', () => {
-    expect(expandWord('$A $NOPE ${NOPE} ${NOPE:-d}', env, { skipUnsetEnv: true })).toBe('a $NOPE ${NOPE} ${NOPE:-d}');
+    expect(expandWord('$A $NOPE ${NOPE} ${NOPE:-d}', env, { skipUnsetEnv: true })).toBe(
+      'a $NOPE ${NOPE} ${NOPE:-d}',
+    );
   });
   test('rawQuotes keeps the quotes', () => {
     expect(expandWord(`"a" 'b'`, env, { rawQuotes: true })).toBe(`"a" 'b'`);
   });
   test('error message quotes the word and the reason', () => {
-    expect(() => expandWord('${NOPE:?must be set}', env)).toThrow(/"\$\{NOPE:\?must be set\}".*NOPE: must be set/);
+    expect(() => expandWord('${NOPE:?must be set}', env)).toThrow(
+      /"\$\{NOPE:\?must be set\}".*NOPE: must be set/,
+    );
     expect(() => expandWord('${NOPE?}', env)).toThrow(/NOPE: is not allowed to be unset/);
     expect(() => expandWord('${EMPTY:?}', env)).toThrow(/EMPTY: is not allowed to be empty/);
     expect(() => expandWord('${A:#x}', env)).toThrow(/unsupported modifier \(:#\)/);

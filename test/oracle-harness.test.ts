@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUILDAH_ARTIFACTS, compareImages, inspectImage } from './lib/compare.js';
 import { execTool } from './lib/exec.js';
-import { type OracleBuildResult, oracleBuild } from './lib/oracle.js';
+import { cleanupBuildah, type OracleBuildResult, oracleBuild } from './lib/oracle.js';
 import { testEnv } from './lib/test-env.js';
 
 // Proves the harness: two independent builders agree on a RUN-less Dockerfile, and the
@@ -149,5 +149,40 @@ describe('oracle harness', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('falls back to buildah when the Docker engine cannot start, and says so when BuildKit is demanded', async () => {
+    const state = await mkdtemp(join(tmpdir(), 'kiln-harness-state-'));
+    try {
+      await mkdir(join(state, 'docker'), { recursive: true });
+      // The marker ensureDockerEngine leaves after a failed start: later calls fail fast.
+      await writeFile(join(state, 'docker', 'start-failed'), 'dockerd did not come up (test)');
+      const ref = `${env.registry}/harness/app:fallback`;
+      const r = await oracleBuild({ contextDir: ctx, ref, stateDir: state });
+      expect(r.builder).toBe('buildah');
+      expect((await compareImages(buildah.ref, r.ref)).same).toBe(true);
+      await expect(
+        oracleBuild({ contextDir: ctx, ref, stateDir: state, builder: 'buildkit' }),
+      ).rejects.toMatchObject({
+        code: 'KILN_TEST_DOCKER_START',
+      });
+    } finally {
+      await cleanupBuildah(state);
+      await rm(state, { recursive: true, force: true });
+    }
+  });
+
+  it('fails with KILN_TEST_ORACLE_BUILD and the builder output for a broken Dockerfile', async () => {
+    await writeFile(join(ctx, 'Dockerfile.broken'), `FROM ${env.images.busybox}\nCOPY missing.txt /x\n`);
+    await expect(
+      oracleBuild({
+        contextDir: ctx,
+        dockerfile: 'Dockerfile.broken',
+        ref: `${env.registry}/harness/app:broken`,
+      }),
+    ).rejects.toMatchObject({
+      code: 'KILN_TEST_ORACLE_BUILD',
+      message: expect.stringMatching(/missing\.txt/),
+    });
   });
 });

@@ -1,9 +1,10 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import { execTool } from './lib/exec.js';
+import { debianMirror, fromDeb822, fromOneLine } from './setup/debian-mirror.js';
 import { type RunningRegistry, startRegistry } from './setup/distribution.js';
 
 const started: RunningRegistry[] = [];
@@ -112,5 +113,59 @@ describe('startRegistry', () => {
         },
       }),
     ).rejects.toMatchObject({ code: 'KILN_TEST_REGISTRY_OPTIONS' });
+  });
+});
+
+describe('debianMirror', () => {
+  it('reads the deb URI of a suite from deb822 stanzas, skipping disabled and other-suite ones', () => {
+    const text = [
+      'Types: deb',
+      'URIs: http://security.example/debian-security',
+      'Suites: bookworm-security',
+      '',
+      'Types: deb deb-src',
+      'URIs: http://off.example/debian',
+      'Suites: bookworm',
+      'Enabled: no',
+      '',
+      '# a comment',
+      'Types: deb-src deb',
+      'URIs: http://mirror.example/debian http://second.example/debian',
+      'Suites: bookworm bookworm-updates',
+      'Components: main',
+    ].join('\n');
+    expect(fromDeb822(text, 'bookworm')).toBe('http://mirror.example/debian');
+    expect(fromDeb822(text, 'trixie')).toBeUndefined();
+  });
+
+  it('reads one-line sources with [options] and ignores deb-src and comments', () => {
+    const text = [
+      '# deb http://commented.example/debian bookworm main',
+      'deb-src http://src.example/debian bookworm main',
+      'deb [arch=amd64 signed-by=/k.gpg] http://mirror.example/debian bookworm main contrib',
+    ].join('\n');
+    expect(fromOneLine(text, 'bookworm')).toBe('http://mirror.example/debian');
+    expect(fromOneLine(text, 'bullseye')).toBeUndefined();
+  });
+
+  it('finds a mirror in an apt dir and reports KILN_TEST_NO_MIRROR when none names the suite', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-apt-'));
+    try {
+      await mkdir(join(dir, 'sources.list.d'));
+      await writeFile(
+        join(dir, 'sources.list.d', 'x.sources'),
+        'Types: deb\nURIs: http://m.example/d\nSuites: bookworm\n',
+      );
+      const saved = process.env.KILN_DEBIAN_MIRROR;
+      delete process.env.KILN_DEBIAN_MIRROR;
+      try {
+        expect(await debianMirror('bookworm', dir)).toBe('http://m.example/d');
+        await expect(debianMirror('trixie', dir)).rejects.toMatchObject({ code: 'KILN_TEST_NO_MIRROR' });
+      } finally {
+        if (saved !== undefined) process.env.KILN_DEBIAN_MIRROR = saved;
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

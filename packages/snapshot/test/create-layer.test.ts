@@ -1,21 +1,13 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { createLayer, type LayerEntry, readTar } from '../src/index.js';
+import { type LayerEntry, readTar } from '../src/index.js';
 import { entriesFromDirectory } from '../src/layer/entries-from-directory.js';
+import { layerBytes } from './helpers/layer-bytes.js';
 import { describeTree, sh, tmpDir, writeTree } from './helpers/tree.js';
-
-/** Writes a layer to a Buffer (tests only: layers are streamed in real use). */
-export async function layerBytes(entries: Iterable<LayerEntry> | AsyncIterable<LayerEntry>, options = {}) {
-  const out = new PassThrough();
-  const chunks: Buffer[] = [];
-  out.on('data', (c: Buffer) => chunks.push(c));
-  const desc = await createLayer(entries, { out, ...options });
-  return { desc, bytes: Buffer.concat(chunks) };
-}
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 

@@ -307,15 +307,15 @@ class Extraction {
   private async whiteout(h: TarHeader, dirParts: string[], target: string | undefined): Promise<void> {
     this.result.whiteouts++;
     await this.barrier();
+    if (target !== undefined && (target === '' || target === '.' || target === '..')) {
+      throw new SnapshotError('KILN_PATH_ESCAPE', 'a whiteout must name one entry of its own directory', {
+        entry: h.name,
+      });
+    }
     const dir = await this.resolver.resolveDir(dirParts, h.name, false);
     if (!dir) return; // nothing below to hide
     const names = target === undefined ? await this.fs.readdir(this.resolver.host(dir)) : [target];
     for (const name of names) {
-      if (name === '' || name === '.' || name === '..' || name.includes('/')) {
-        throw new SnapshotError('KILN_PATH_ESCAPE', 'whiteout names one entry of its own directory', {
-          entry: h.name,
-        });
-      }
       const key = [...dir, name].join('/');
       // A whiteout hides lower layers only: what this layer wrote stays.
       if (this.touched.has(key)) continue;

@@ -298,6 +298,7 @@ function apply(root: Node, s: LayerSummary): void {
     const entry: IndexEntry = { type, mode, uid, gid, size, linkname, mtimeMs };
     if (type === 'hardlink') {
       const target = locate(linkname.split('/'), false);
+      if (target?.entry.type === 'dir') continue; // not a valid hardlink: extraction rejects it too
       if (target) Object.assign(entry, { mode: target.entry.mode, size: target.entry.size });
     }
     const node: Node = { entry };

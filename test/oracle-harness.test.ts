@@ -185,4 +185,38 @@ describe('oracle harness', () => {
       message: expect.stringMatching(/missing\.txt/),
     });
   });
+
+  it('agrees between BuildKit and buildah on RUN steps (mode change, symlink, deleted base file) apart from buildah artifacts', async () => {
+    const dir = join(ctx, 'run');
+    await mkdir(dir, { recursive: true });
+    await writeFile(
+      join(dir, 'Dockerfile'),
+      [
+        `FROM ${env.images.busybox}`,
+        'COPY . /src/',
+        'RUN chmod 0700 /src && ln -s /src/Dockerfile /Dockerfile.link && rm /bin/vi && mkdir -p /var/data && echo hi > /var/data/hi.txt',
+        'RUN echo "app:x:1000:1000::/home/app:/bin/sh" >> /etc/passwd && mkdir /home/app && chown 1000:1000 /home/app',
+        'USER app',
+        '',
+      ].join('\n'),
+    );
+    const a = await oracleBuild({
+      contextDir: dir,
+      ref: `${env.registry}/harness/run:buildkit`,
+      builder: 'buildkit',
+    });
+    const b = await oracleBuild({
+      contextDir: dir,
+      ref: `${env.registry}/harness/run:buildah`,
+      builder: 'buildah',
+    });
+    const raw = await compareImages(a.ref, b.ref);
+    // The documented buildah artifacts are the only difference...
+    expect(raw.treeDiff.map((l) => l.split('\t')[0])).toEqual(['+ etc/hostname', '+ run']);
+    // ...and with them ignored the images are the same, whiteout of bin/vi included.
+    const r = await compareImages(a.ref, b.ref, { ignorePaths: BUILDAH_ARTIFACTS });
+    expect(r.configDiff).toEqual([]);
+    expect(r.treeDiff).toEqual([]);
+    expect(r.configA.config.User).toBe('app');
+  });
 });

@@ -11,6 +11,9 @@ export interface ParsedFlags {
   bool: Map<string, boolean>;
 }
 
+/** Shared result for the common case of an instruction without flags; never mutated. */
+const NO_FLAGS: ParsedFlags = { string: new Map(), strings: new Map(), bool: new Map() };
+
 /**
  * Parses `--name=value` / `--name` flags against the instruction's allowed set, like BuildKit:
  * unknown names (with a suggestion), repeats of single-valued flags, missing values and
@@ -22,6 +25,7 @@ export function parseFlags(
   keyword: string,
   where: DockerfileErrorLocation,
 ): ParsedFlags {
+  if (flags.length === 0) return NO_FLAGS;
   const out: ParsedFlags = { string: new Map(), strings: new Map(), bool: new Map() };
   const seen = new Set<string>();
   for (const flag of flags) {

@@ -4,7 +4,7 @@ import { compileSegmentGlob } from './glob/segment-match.js';
 import { cleanContextPath, compareNames } from './path.js';
 import type { ContextEntry, ContextSource, PathFilter } from './types.js';
 import { indexContext } from './walk/context-index.js';
-import type { TreeNode } from './walk/entry-tree.js';
+import type { EntryTree, TreeNode } from './walk/entry-tree.js';
 
 /** Options of {@link matchSources} and {@link resolveInContext}. */
 export interface MatchSourcesOptions {
@@ -52,7 +52,9 @@ export async function matchSources(
           ? [literal!]
           : [];
       for (const name of names) {
-        const child = index.resolve(dir.entry.path === '.' ? name : `${dir.entry.path}/${name}`, !last);
+        const path = dir.entry.path === '.' ? name : `${dir.entry.path}/${name}`;
+        // like Go's filepath.Glob, a wildcard passing through a broken link or a loop skips it
+        const child = re ? tryResolve(index, path, !last) : index.resolve(path, !last);
         if (child && (last || child.children)) next.push(child);
       }
     }
@@ -68,6 +70,14 @@ export async function matchSources(
     .map((n) => n.entry)
     .filter((e) => !seen.has(e.path) && seen.add(e.path))
     .sort((a, b) => compareNames(a.path, b.path));
+}
+
+function tryResolve(index: EntryTree, path: string, followLast: boolean): TreeNode<never> | undefined {
+  try {
+    return index.resolve(path, followLast);
+  } catch {
+    return undefined;
+  }
 }
 
 /**

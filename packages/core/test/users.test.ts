@@ -6,11 +6,11 @@ const db = {
   group: async () => 'root:x:0:\napp:x:1002:\nstaff:x:50:app\n',
 };
 
-describe('resolveChown follows Docker: names from the image, gid defaults to the uid', () => {
+describe('resolveChown follows BuildKit: names from the image; a lone uid doubles as gid, a lone name takes its primary group', () => {
   test.each([
     ['1000', { uid: 1000, gid: 1000 }],
     ['1000:50', { uid: 1000, gid: 50 }],
-    ['app', { uid: 1001, gid: 1001 }],
+    ['app', { uid: 1001, gid: 1002 }],
     ['app:staff', { uid: 1001, gid: 50 }],
     ['0:app', { uid: 0, gid: 1002 }],
   ])('%s', async (spec, want) => {

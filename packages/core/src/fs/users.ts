@@ -53,13 +53,16 @@ export interface UserDatabase {
 const isId = (s: string) => /^[0-9]+$/.test(s);
 
 /**
- * Resolves a `--chown` value (`user`, `user:group`, ids or names) to numeric ids the way Docker documents it:
- * names come from the image's own files; a user without a group uses the user's uid as the gid.
+ * Resolves a `--chown` value (`user`, `user:group`, ids or names) to numeric ids as BuildKit does: names come
+ * from the image's own files; see the comment inside for the group of a user given alone.
  */
 export async function resolveChown(spec: string, db: UserDatabase): Promise<{ uid: number; gid: number }> {
   const [user = '', group] = spec.split(':', 2);
   if (user === '') throw new KilnError('KILN_BAD_CHOWN', `invalid --chown value "${spec}": the user is empty`);
   let uid: number;
+  // Observed with BuildKit: a numeric user without a group uses the uid as the gid; a user *name* without a
+  // group uses that user's primary group from /etc/passwd.
+  let primaryGid: number | undefined;
   if (isId(user)) uid = Number(user);
   else {
     const entry = parsePasswd((await db.passwd()) ?? '').find((e) => e.name === user);
@@ -69,8 +72,9 @@ export async function resolveChown(spec: string, db: UserDatabase): Promise<{ ui
         `unable to find user ${user}: no matching entries in the image's /etc/passwd`,
       );
     uid = entry.uid;
+    primaryGid = entry.gid;
   }
-  if (group === undefined || group === '') return { uid, gid: uid };
+  if (group === undefined || group === '') return { uid, gid: primaryGid ?? uid };
   if (isId(group)) return { uid, gid: Number(group) };
   const g = parseGroup((await db.group()) ?? '').find((e) => e.name === group);
   if (!g)

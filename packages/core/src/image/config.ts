@@ -50,12 +50,15 @@ export interface ImageConfigFile {
   history?: HistoryEntry[];
 }
 
-/** A config for `FROM scratch`: no layers, no environment but the default PATH is added by the first RUN only. */
+/** The PATH BuildKit gives a Linux image that starts `FROM scratch`. */
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** A config for `FROM scratch`: no layers; like BuildKit, the default PATH and `/` as working directory. */
 export function emptyConfig(platform: { os: string; architecture: string; variant?: string }): ImageConfigFile {
   const c: ImageConfigFile = {
     architecture: platform.architecture,
     os: platform.os,
-    config: {},
+    config: platform.os === 'linux' ? { Env: [`PATH=${DEFAULT_PATH}`], WorkingDir: '/' } : {},
     rootfs: { type: 'layers', diff_ids: [] },
     history: [],
   };

@@ -85,10 +85,8 @@ export function planCopy(input: CopyPlanInput): PlannedEntry[] {
     planned.set(p, node);
     out.push({ path: p, node });
   };
-  const put = (p: string, e: SourceEntry, isTopDir = false) => {
+  const put = (p: string, e: SourceEntry) => {
     ensureDir(parentOf(p));
-    const existing = lookup(p);
-    if (isTopDir && existing?.type === 'dir') return; // writing into an existing directory leaves it alone
     const o = owner(e);
     let mode = e.mode & 0o7777;
     if (input.chmod && e.type !== 'symlink') mode = input.chmod.apply(mode, e.type === 'dir');
@@ -110,7 +108,9 @@ export function planCopy(input: CopyPlanInput): PlannedEntry[] {
         const existing = lookup(target);
         if (existing && existing.type !== 'dir')
           throw new KilnError('KILN_NOT_A_DIRECTORY', `${input.text}: cannot copy a directory onto /${target}: it is not a directory`);
-        if (!existing) put(target, { ...src.entry, uid: dirOwner.uid, gid: dirOwner.gid }, true);
+        // Observed with BuildKit: a missing destination is created 0755 (owned by --chown's user), whatever the
+        // source directory's mode, and --chmod does not apply to it.
+        if (!existing) ensureDir(target);
       }
       for (const { rel, entry } of src.children ?? []) {
         // Hardlinks inside a copied tree name another member of the tree: rebase them onto the destination.

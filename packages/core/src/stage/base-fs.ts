@@ -24,17 +24,11 @@ export function baseFilesystem(layers: LayerRecord[], opts: { workDir: string; c
       { capture: (p: string) => CAPTURE.has(p), ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}) },
     );
     const t = new FileTree();
-    for (const e of index.entries()) {
-      const node: TreeNode = {
-        type: e.type as TreeNode['type'],
-        mode: e.mode,
-        uid: e.uid,
-        gid: e.gid,
-        size: e.size ?? 0,
-      };
-      if (e.linkname !== undefined) node.linkname = e.linkname;
-      if (e.mtime !== undefined) node.mtime = e.mtime;
-      t.set(e.path, node);
+    for (const [p, e] of index.entries()) {
+      if (p === '') continue;
+      const node: TreeNode = { type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size, mtime: e.mtimeMs };
+      if (e.linkname) node.linkname = e.linkname;
+      t.set(p, node);
     }
     return t;
   };

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: shell syntax under test uses ${VAR}
 import { readFileSync } from 'node:fs';
 import { DockerfileError, expandWord, expandWords, expandWordWithMatches } from '@kiln/dockerfile';
 import { describe, expect, test } from 'vitest';

@@ -219,4 +219,27 @@ describe('oracle harness', () => {
     expect(r.treeDiff).toEqual([]);
     expect(r.configA.config.User).toBe('app');
   });
+
+  it('compares layer by layer on request: same through docker-archive, WORKDIR layer counted differently by the two builders', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-harness-layers-'));
+    try {
+      const archive = join(dir, 'img.tar');
+      await execTool('skopeo', [
+        'copy',
+        '--quiet',
+        '--src-tls-verify=false',
+        `docker://${buildkit.ref}`,
+        `docker-archive:${archive}`,
+      ]);
+      const self = await compareImages(buildkit.ref, `docker-archive:${archive}`, { layers: true });
+      expect(self.layerDiff).toEqual([]);
+      expect(self.same).toBe(true);
+      const r = await compareImages(buildkit.ref, buildah.ref, { layers: true });
+      console.log('BuildKit vs buildah layers:', r.layerDiff);
+      expect(r.layerDiff[0]).toMatch(/^layer count: A=\d+ B=\d+$/);
+      expect(r.same).toBe(false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

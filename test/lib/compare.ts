@@ -1,8 +1,10 @@
 import type { RegistryAccess } from './image-ref.js';
 import type { ImageConfigJson } from './inspect.js';
+import { formatLayerEntry, type LayerTarEntry, listLayers } from './layer-listing.js';
 import { formatEntry, listRootfs, type RootfsEntry, umociUnpack } from './unpack.js';
 
 export { inspectImage } from './inspect.js';
+export { listLayer, listLayers } from './layer-listing.js';
 export { listRootfs, umociUnpack } from './unpack.js';
 
 /** Options of {@link compareImages}. @public */
@@ -21,6 +23,12 @@ export interface CompareOptions {
   /** Access for side A and B (default: derived per reference, see `accessFor`). */
   accessA?: RegistryAccess;
   accessB?: RegistryAccess;
+  /**
+   * Also compare layer by layer: count and each layer's tar listing (type, mode, uid:gid,
+   * size, name, link target), sorted by name. Default false: BuildKit commits a layer for
+   * WORKDIR and buildah does not, so use it against a builder known to agree.
+   */
+  layers?: boolean;
   /** Keep the unpacked work dirs (their paths are returned). Default false. */
   keep?: boolean;
 }
@@ -33,6 +41,8 @@ export interface CompareResult {
   configDiff: string[];
   /** `- <A entry>` / `+ <B entry>` lines (path, type, mode, uid:gid, size, sha256, link). */
   treeDiff: string[];
+  /** With `layers`: `layer count: …` and `layer N: - …`/`+ …` lines; otherwise empty. */
+  layerDiff: string[];
   /** Normalized configs, for assertions beyond equality. */
   configA: NormalizedConfig;
   configB: NormalizedConfig;
@@ -159,10 +169,16 @@ export async function compareImages(
     const configA = normalizeConfig(a.config, opts);
     const configB = normalizeConfig(b.config, opts);
     const configDiff = diffConfigs(configA, configB);
+    const layerDiff = opts.layers
+      ? diffLayers(
+          ...(await Promise.all([listLayers(a.layout, a.manifest), listLayers(b.layout, b.manifest)])),
+        )
+      : [];
     return {
-      same: configDiff.length === 0 && treeDiff.length === 0,
+      same: configDiff.length === 0 && treeDiff.length === 0 && layerDiff.length === 0,
       configDiff,
       treeDiff,
+      layerDiff,
       configA,
       configB,
       entries: { a: listA.filter(keep).length, b: listB.filter(keep).length },
@@ -197,15 +213,32 @@ export function diffConfigs(a: NormalizedConfig, b: NormalizedConfig): string[] 
  * @public
  */
 export function diffListings(a: RootfsEntry[], b: RootfsEntry[]): string[] {
-  const mapA = new Map(a.map((e) => [e.path, formatEntry(e)]));
-  const mapB = new Map(b.map((e) => [e.path, formatEntry(e)]));
-  const paths = [...new Set([...mapA.keys(), ...mapB.keys()])].sort((x, y) =>
+  return diffKeyed(
+    new Map(a.map((e) => [e.path, formatEntry(e)])),
+    new Map(b.map((e) => [e.path, formatEntry(e)])),
+  );
+}
+
+/** diffLayers: layer count, then per-layer `layer N: - …` / `layer N: + …` lines (1-based). @public */
+export function diffLayers(a: LayerTarEntry[][], b: LayerTarEntry[][]): string[] {
+  const out: string[] = [];
+  if (a.length !== b.length) out.push(`layer count: A=${a.length} B=${b.length}`);
+  const keyed = (l: LayerTarEntry[]) => new Map(l.map((e) => [e.name, formatLayerEntry(e)]));
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    for (const line of diffKeyed(keyed(a[i]!), keyed(b[i]!))) out.push(`layer ${i + 1}: ${line}`);
+  }
+  return out;
+}
+
+/** Lines of two keyed listings that differ, in bytewise key order, capped at 500. */
+function diffKeyed(mapA: Map<string, string>, mapB: Map<string, string>): string[] {
+  const keys = [...new Set([...mapA.keys(), ...mapB.keys()])].sort((x, y) =>
     Buffer.compare(Buffer.from(x), Buffer.from(y)),
   );
   const out: string[] = [];
-  for (const p of paths) {
-    const x = mapA.get(p);
-    const y = mapB.get(p);
+  for (const k of keys) {
+    const x = mapA.get(k);
+    const y = mapB.get(k);
     if (x === y) continue;
     if (x !== undefined) out.push(`- ${x}`);
     if (y !== undefined) out.push(`+ ${y}`);

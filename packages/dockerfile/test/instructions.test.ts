@@ -250,8 +250,8 @@ describe('instruction errors', () => {
 
 describe('expandInstruction', () => {
   const env = { A: 'a', B: 'b c', HOME: '/root', EMPTY: '' };
-  const expand = (line: string, e: Record<string, string> = env, escape?: '\\' | '`') =>
-    expandInstruction(one(line), e, { escape });
+  const expand = (line: string, e: Record<string, string> = env, escapeToken?: '\\' | '`') =>
+    expandInstruction(one(line), e, { escape: escapeToken });
 
   test.each<[string, Record<string, unknown>]>([
     [

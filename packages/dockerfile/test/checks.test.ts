@@ -1,0 +1,150 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: Dockerfile text under test uses ${VAR}
+import { DockerfileError, planBuild, rules } from '@kiln/dockerfile';
+import { describe, expect, test } from 'vitest';
+
+/** `rule@line` for every warning of the plan. */
+const warned = (text: string, opts = {}) =>
+  planBuild(text, opts).warnings.map((w) => `${w.rule}@${w.range.start.line}`);
+
+describe('build checks as warnings', () => {
+  test.each<[string, string, string[]]>([
+    ['JSONArgsRecommended for shell-form CMD', 'FROM a\nCMD run it', ['JSONArgsRecommended@2']],
+    ['JSONArgsRecommended for shell-form ENTRYPOINT', 'FROM a\nENTRYPOINT run it', ['JSONArgsRecommended@2']],
+    ['no JSONArgsRecommended for exec form', 'FROM a\nCMD ["x"]\nENTRYPOINT ["y"]', []],
+    ['no JSONArgsRecommended after SHELL', 'FROM a\nSHELL ["bash", "-c"]\nCMD run it', []],
+    ['MaintainerDeprecated', 'FROM a\nMAINTAINER me', ['MaintainerDeprecated@2']],
+    ['FromAsCasing upper FROM lower as', 'FROM a as b', ['FromAsCasing@1']],
+    ['FromAsCasing lower from upper AS', 'from a AS b', ['FromAsCasing@1']],
+    ['no FromAsCasing when matching', 'FROM a AS b\nfrom c as d', ['ConsistentInstructionCasing@2']],
+    ['StageNameCasing', 'FROM a AS Builder', ['StageNameCasing@1']],
+    ['ReservedStageName', 'FROM a AS context', ['ReservedStageName@1']],
+    [
+      'ConsistentInstructionCasing flags the minority',
+      'FROM a\nRUN x\nrun y\nCOPY a b',
+      ['ConsistentInstructionCasing@3'],
+    ],
+    [
+      'ConsistentInstructionCasing with lowercase majority',
+      'from a\nrun x\nRUN y',
+      ['ConsistentInstructionCasing@3'],
+    ],
+    ['ConsistentInstructionCasing flags mixed case', 'FROM a\nRun x', ['ConsistentInstructionCasing@2']],
+    ['LegacyKeyValueFormat for ENV', 'FROM a\nENV A b', ['LegacyKeyValueFormat@2']],
+    ['LegacyKeyValueFormat for LABEL', 'FROM a\nLABEL a b', ['LegacyKeyValueFormat@2']],
+    ['no LegacyKeyValueFormat for key=value', 'FROM a\nENV A=b\nLABEL a=b', []],
+    ['UndefinedArgInFrom', 'FROM img:$TAG', ['UndefinedArgInFrom@1']],
+    ['no UndefinedArgInFrom for a declared ARG without value', 'ARG TAG\nFROM img${TAG}', []],
+    ['WorkdirRelativePath', 'FROM a\nWORKDIR app', ['WorkdirRelativePath@2']],
+    ['no WorkdirRelativePath after an absolute WORKDIR', 'FROM a\nWORKDIR /srv\nWORKDIR app', []],
+    [
+      'MultipleInstructionsDisallowed for CMD',
+      'FROM a\nCMD ["a"]\nCMD ["b"]',
+      ['MultipleInstructionsDisallowed@2'],
+    ],
+    [
+      'MultipleInstructionsDisallowed for ENTRYPOINT and HEALTHCHECK',
+      'FROM a\nENTRYPOINT ["a"]\nHEALTHCHECK NONE\nENTRYPOINT ["b"]\nHEALTHCHECK NONE',
+      ['MultipleInstructionsDisallowed@2', 'MultipleInstructionsDisallowed@3'],
+    ],
+    ['MultipleInstructionsDisallowed is per stage', 'FROM a\nCMD ["a"]\nFROM b\nCMD ["b"]', []],
+    ['SecretsUsedInArgOrEnv for ARG', 'FROM a\nARG GITHUB_TOKEN', ['SecretsUsedInArgOrEnv@2']],
+    ['SecretsUsedInArgOrEnv for ENV', 'FROM a\nENV DB_PASSWORD=x', ['SecretsUsedInArgOrEnv@2']],
+    ['no SecretsUsedInArgOrEnv for public keys', 'FROM a\nENV PUBLIC_KEY=x\nARG KEYBOARD', []],
+    ['RedundantTargetPlatform', 'FROM --platform=$TARGETPLATFORM a', ['RedundantTargetPlatform@1']],
+    [
+      'FromPlatformFlagConstDisallowed',
+      'FROM --platform=linux/amd64 a',
+      ['FromPlatformFlagConstDisallowed@1'],
+    ],
+    ['no platform warning for $BUILDPLATFORM', 'FROM --platform=$BUILDPLATFORM a', []],
+    ['ExposeProtoCasing', 'FROM a\nEXPOSE 80/TCP', ['ExposeProtoCasing@2']],
+    ['ExposeInvalidFormat', 'FROM a\nEXPOSE 127.0.0.1:80:80', ['ExposeInvalidFormat@2']],
+    ['NoEmptyContinuation', 'FROM a\nRUN a \\\n\n  b', ['NoEmptyContinuation@2']],
+    ['UndefinedVar in a scratch stage', 'FROM scratch\nCOPY $NOPE /x', ['UndefinedVar@2']],
+    ['no UndefinedVar for ENV and ARG names', 'FROM scratch\nARG A\nENV B=1\nCOPY $A$B /x', []],
+    ['no UndefinedVar for PATH', 'FROM scratch\nENV PATH=/x:$PATH', []],
+    [
+      'UndefinedVar flows through stage bases',
+      'FROM scratch AS a\nENV X=1\nFROM a\nWORKDIR /$X$Y',
+      ['UndefinedVar@4'],
+    ],
+    ['no UndefinedVar for image bases (Env unknown)', 'FROM alpine\nCOPY $NOPE /x', []],
+    ['no UndefinedVar for RUN text', 'FROM scratch\nRUN echo $NOPE', []],
+    [
+      'clean file',
+      'FROM alpine AS build\nRUN make\nFROM scratch\nCOPY --from=build /out /\nCMD ["/app"]',
+      [],
+    ],
+  ])('%s', (_what, text, expected) => {
+    expect(warned(text).sort()).toEqual(expected.sort());
+  });
+
+  test('warnings carry message, rule URL and range', () => {
+    const [w] = planBuild('FROM a\nMAINTAINER me').warnings;
+    expect(w).toEqual({
+      rule: 'MaintainerDeprecated',
+      message: rules.MaintainerDeprecated.format(),
+      url: 'https://docs.docker.com/go/dockerfile/rule/maintainer-deprecated/',
+      range: { start: { line: 2, column: 1 }, end: { line: 2, column: 14 } },
+    });
+  });
+
+  test('UndefinedVar suggests a close name', () => {
+    const [w] = planBuild('FROM scratch\nENV VERSION=1\nCOPY $VERSOIN /x').warnings;
+    expect(w!.message).toContain('did you mean $VERSION');
+  });
+
+  test('every rule has a name, a description and a docs URL', () => {
+    for (const [name, rule] of Object.entries(rules)) {
+      expect(rule.name).toBe(name);
+      expect(rule.description.length).toBeGreaterThan(10);
+      expect(rule.url).toMatch(/^https:\/\/docs\.docker\.com\/go\/dockerfile\/rule\/[a-z-]+\/$/);
+    }
+  });
+
+  test('warnings are sorted by line', () => {
+    const lines = planBuild('FROM a\nCMD x\nMAINTAINER m\nENV A b').warnings.map((w) => w.range.start.line);
+    expect(lines).toEqual([...lines].sort((a, b) => a - b));
+  });
+});
+
+describe('# check= directive', () => {
+  test('skip= removes the named rules', () => {
+    expect(warned('# check=skip=MaintainerDeprecated\nFROM a\nMAINTAINER m\nCMD x')).toEqual([
+      'JSONArgsRecommended@4',
+    ]);
+  });
+  test('skip= takes a comma list', () => {
+    expect(
+      warned('# check=skip=MaintainerDeprecated,JSONArgsRecommended\nFROM a\nMAINTAINER m\nCMD x'),
+    ).toEqual([]);
+  });
+  test('skip=all removes every warning', () => {
+    expect(warned('# check=skip=all\nFROM a\nMAINTAINER m\nCMD x')).toEqual([]);
+  });
+  test('error=true turns remaining warnings into a CHECK_FAILED error at the first one', () => {
+    try {
+      planBuild('# check=error=true\nFROM a\nCMD x');
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(DockerfileError);
+      expect((err as DockerfileError).code).toBe('CHECK_FAILED');
+      expect((err as DockerfileError).line).toBe(3);
+      expect((err as DockerfileError).message).toContain('JSONArgsRecommended');
+    }
+  });
+  test('error=true with no warnings passes', () => {
+    expect(planBuild('# check=error=true\nFROM a\nCMD ["x"]').warnings).toEqual([]);
+  });
+  test('skip and error combine', () => {
+    expect(warned('# check=skip=JSONArgsRecommended;error=true\nFROM a\nCMD x')).toEqual([]);
+  });
+  test('BUILDKIT_DOCKERFILE_CHECK build arg overrides the directive', () => {
+    expect(
+      warned('# check=skip=all\nFROM a\nCMD x', { buildArgs: { BUILDKIT_DOCKERFILE_CHECK: 'skip=none' } }),
+    ).toEqual(['JSONArgsRecommended@3']);
+  });
+  test.each(['error=maybe', 'bogus=1'])('invalid option %s is an INVALID_DIRECTIVE error', (v) => {
+    expect(() => planBuild(`# check=${v}\nFROM a`)).toThrow(DockerfileError);
+  });
+});

@@ -75,10 +75,11 @@ export class RegistryImage implements ImageStore {
     mediaType: string,
     opts: { signal?: AbortSignal } = {},
   ): Promise<Digest> {
-    const target =
-      tagOrDigest === undefined
-        ? makeReference({ registry: this.reference.registry, repository: this.reference.repository })
-        : this.#at(tagOrDigest);
+    // No tag given: the store's own tag (or digest); a store bound to neither pushes by digest only.
+    const { registry, repository } = this.reference;
+    const own =
+      this.reference.tag || this.reference.digest ? this.reference : makeReference({ registry, repository });
+    const target = tagOrDigest !== undefined ? this.#at(tagOrDigest) : own;
     return this.#client.putManifest(target, bytes, mediaType, opts);
   }
 }

@@ -134,7 +134,7 @@ export class MemoryDispatcher extends Dispatcher {
           if (aborted) return fail(aborted);
           if (h.onData?.(body.subarray(i, i + 65536)) === false) await new Promise<void>((r) => (paused = r));
         }
-        h.onComplete?.(null);
+        h.onComplete?.([]);
       }
     } catch (e) {
       fail(e as Error);

@@ -6,6 +6,12 @@ import type { ContextEntry, ContextSource, PathFilter } from '../types.js';
 import { indexContext } from '../walk/context-index.js';
 import type { EntryTree, TreeNode } from '../walk/entry-tree.js';
 
+/**
+ * Files up to this size are hashed from one `readFile` (one read, no stream machinery); larger
+ * ones are streamed, so memory stays bounded by `concurrency` × this size.
+ */
+const wholeReadBytes = 1024 * 1024;
+
 /** Options of {@link contextDigests}. */
 export interface ContextDigestsOptions {
   /** Exclusions (`.dockerignore`): excluded entries take no part in any digest. */
@@ -59,7 +65,8 @@ export function contextDigests(source: ContextSource, opts: ContextDigestsOption
     if (!digest) {
       digest = limit(async () => {
         const hash = createHash('sha256');
-        for await (const chunk of await source.open(entry.path)) hash.update(chunk as Buffer);
+        if (entry.size <= wholeReadBytes) hash.update(await source.readFile(entry.path));
+        else for await (const chunk of await source.open(entry.path)) hash.update(chunk as Buffer);
         return `sha256:${hash.digest('hex')}`;
       });
       contents.set(entry.path, digest);

@@ -1,5 +1,5 @@
 import { constants, createReadStream, type Stats } from 'node:fs';
-import { lstat, open, readdir, readlink, realpath } from 'node:fs/promises';
+import { type FileHandle, lstat, open, readdir, readlink, realpath } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ContextError } from '../errors.js';
@@ -31,6 +31,12 @@ export function dirContext(dir: string, opts: DirContextOptions = {}): ContextSo
 class DirSource extends BaseSource {
   readonly #root: string;
   #realRoot: Promise<string> | undefined;
+  /**
+   * Directories verified to contain no symlink between the root and themselves: one realpath per
+   * directory per source instead of one per file (a build reads a context it does not expect to
+   * be rearranged underneath it; `O_NOFOLLOW` still guards the last component of every open).
+   */
+  readonly #realParents = new Map<string, Promise<boolean>>();
 
   constructor(root: string, opts: DirContextOptions) {
     super(opts.kind ?? 'dir', opts.onClose);
@@ -68,13 +74,15 @@ class DirSource extends BaseSource {
     if (p === '.') return root;
     const parent = parentPath(p);
     if (parent !== '.') {
-      let real: string;
-      try {
-        real = await realpath(join(root, parent));
-      } catch {
-        return undefined;
+      let verdict = this.#realParents.get(parent);
+      if (!verdict) {
+        verdict = realpath(join(root, parent)).then(
+          (real) => real === join(root, parent),
+          () => false,
+        );
+        this.#realParents.set(parent, verdict);
       }
-      if (real !== join(root, parent)) return undefined;
+      if (!(await verdict)) return undefined;
     }
     return join(root, p);
   }
@@ -151,16 +159,40 @@ class DirSource extends BaseSource {
   }
 
   async open(path: string): Promise<Readable> {
+    return createReadStream('', { fd: (await this.#openFile(path)).fh, highWaterMark: 256 * 1024 });
+  }
+
+  /** readFile: one read of a small file, without a stream. */
+  override async readFile(path: string): Promise<Buffer> {
+    const { fh, size } = await this.#openFile(path);
+    try {
+      // read to the size fstat gave (saves readFile's second fstat), then up to EOF if it grew
+      const buf = Buffer.allocUnsafe(size);
+      let got = 0;
+      while (got < size) {
+        const { bytesRead } = await fh.read(buf, got, size - got, got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      const rest = got === size ? await fh.readFile() : Buffer.alloc(0);
+      return rest.length === 0 ? buf.subarray(0, got) : Buffer.concat([buf.subarray(0, got), rest]);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async #openFile(path: string): Promise<{ fh: FileHandle; size: number }> {
     const p = cleanContextPath(path);
     const abs = await this.#abs(p);
     if (abs === undefined)
       throw new ContextError('KILN_CONTEXT_NOT_FOUND', `"/${p}": not found in ${this.#root}`);
-    let fh: Awaited<ReturnType<typeof open>>;
+    let fh: FileHandle;
     try {
+      // O_NONBLOCK: opening a FIFO must not hang the build; it is rejected below
       fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT')
+      if (code === 'ENOENT' || code === 'ENOTDIR')
         throw new ContextError('KILN_CONTEXT_NOT_FOUND', `"/${p}": not found in ${this.#root}`);
       if (code === 'ELOOP')
         throw new ContextError('KILN_CONTEXT_NOT_A_FILE', `"/${p}" is a symlink, not a regular file`);
@@ -171,6 +203,6 @@ class DirSource extends BaseSource {
       await fh.close();
       throw new ContextError('KILN_CONTEXT_NOT_A_FILE', `"/${p}" is not a regular file`);
     }
-    return createReadStream('', { fd: fh, highWaterMark: 256 * 1024 });
+    return { fh, size: st.size };
   }
 }

@@ -255,6 +255,8 @@ class Extraction {
 
   private async hardlink(h: TarHeader, host: string): Promise<void> {
     const targetParts = layerPathComponents(h.linkname, 'hardlink target');
+    // The target may still be being written (small files are written concurrently).
+    await this.barrier();
     // link(2) does not follow a final symlink; directories on the way resolve inside the root.
     const target = await this.resolver.resolve(targetParts, h.name, false);
     if (!target?.stat || target.stat.kind === 'dir') {
@@ -264,7 +266,6 @@ class Extraction {
         { entry: h.name },
       );
     }
-    await this.waitFor(target.components.join('/'));
     await this.fs.link(this.resolver.host(target.components), host);
   }
 

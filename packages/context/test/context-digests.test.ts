@@ -88,7 +88,7 @@ describe('contextDigests: what a digest covers', () => {
   });
 });
 
-/** counting wraps a source, recording each open and the peak number of files being read at once. */
+/** counting wraps a source, recording each read (open or readFile) and the peak number of files read at once. */
 function counting(inner: ContextSource, delayMs = 5) {
   const opened: string[] = [];
   let reading = 0;
@@ -97,7 +97,16 @@ function counting(inner: ContextSource, delayMs = 5) {
     kind: 'counting',
     list: (o) => inner.list(o),
     stat: (p) => inner.stat(p),
-    readFile: (p) => inner.readFile(p),
+    async readFile(p) {
+      opened.push(p);
+      peak = Math.max(peak, ++reading);
+      await new Promise((r) => setTimeout(r, delayMs));
+      try {
+        return await inner.readFile(p);
+      } finally {
+        reading--;
+      }
+    },
     async open(p): Promise<Readable> {
       opened.push(p);
       peak = Math.max(peak, ++reading);

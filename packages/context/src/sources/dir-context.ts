@@ -166,16 +166,17 @@ class DirSource extends BaseSource {
   override async readFile(path: string): Promise<Buffer> {
     const { fh, size } = await this.#openFile(path);
     try {
-      // read to the size fstat gave (saves readFile's second fstat), then up to EOF if it grew
-      const buf = Buffer.allocUnsafe(size);
-      let got = 0;
-      while (got < size) {
-        const { bytesRead } = await fh.read(buf, got, size - got, got);
+      // positional reads up to EOF, sized by the fstat already made (readFile would fstat again)
+      const chunks: Buffer[] = [];
+      let pos = 0;
+      for (let want = Math.max(size, 1); ; want = 64 * 1024) {
+        const buf = Buffer.allocUnsafe(want);
+        const { bytesRead } = await fh.read(buf, 0, want, pos);
         if (bytesRead === 0) break;
-        got += bytesRead;
+        chunks.push(buf.subarray(0, bytesRead));
+        pos += bytesRead;
       }
-      const rest = got === size ? await fh.readFile() : Buffer.alloc(0);
-      return rest.length === 0 ? buf.subarray(0, got) : Buffer.concat([buf.subarray(0, got), rest]);
+      return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
     } finally {
       await fh.close();
     }

@@ -214,7 +214,7 @@ export class BlobUploader {
             if (res.status === 202) {
               discard(res.body);
               location = this.#location(ep, res, req);
-              offset = rangeEnd(res.headers.get('range')) ?? offset + part.length;
+              offset = rangeEnd(res.headers.get('range')) || offset + part.length;
               continue;
             }
             if (!isRetryableStatus(res.status) && res.status !== 416)
@@ -314,10 +314,15 @@ function withDigest(location: URL, digest: Digest): URL {
   return u;
 }
 
-/** rangeEnd: the next offset from an upload `Range: 0-N` header (N+1), or undefined. */
+/**
+ * rangeEnd: the next offset from an upload `Range: 0-N` header (N+1), or undefined. distribution
+ * answers `0-0` both for an empty upload and a one-byte one; it is read as 0 (resending a byte is
+ * harmless, skipping one is not).
+ */
 function rangeEnd(range: string | null): number | undefined {
   const m = range && /^(?:bytes=)?0-(\d+)$/.exec(range.trim());
-  return m ? Number(m[1]) + 1 : undefined;
+  if (!m) return undefined;
+  return m[1] === '0' ? 0 : Number(m[1]) + 1;
 }
 
 /** chunks: re-blocks a stream into buffers of exactly `size` bytes (the last may be shorter). */

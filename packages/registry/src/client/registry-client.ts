@@ -114,7 +114,8 @@ export interface ResolvedRemoteImage extends ResolvedImage {
  */
 export class RegistryClient {
   readonly #engine: RequestEngine;
-  readonly #limit: LimitFunction;
+  readonly #pullLimit: LimitFunction;
+  readonly #pushLimit: LimitFunction;
   readonly #o: RegistryClientOptions;
   readonly #agents = new Map<string, Dispatcher>();
   readonly #shared: HttpTransport | undefined;
@@ -178,7 +179,10 @@ export class RegistryClient {
       timeoutMs: options.timeoutMs ?? 30_000,
     });
     // 4 transfers: saturates a link to one registry without opening more connections than it likes.
-    this.#limit = pLimit(options.concurrency ?? 4);
+    // Separate limits for downloads and uploads: a copy between two repositories through one client
+    // holds an upload slot while its source stream needs a download slot; one shared pool would deadlock.
+    this.#pullLimit = pLimit(options.concurrency ?? 4);
+    this.#pushLimit = pLimit(options.concurrency ?? 4);
     this.#uploader = new BlobUploader(this.#engine, {
       chunkSize: this.chunkSize,
       monolithicMaxSize: this.monolithicMaxSize,
@@ -483,7 +487,7 @@ export class RegistryClient {
     let release!: () => void;
     const slot = new Promise<void>((res) => (release = res));
     await new Promise<void>((started) => {
-      void this.#limit(() => {
+      void this.#pullLimit(() => {
         started();
         return slot;
       });
@@ -542,7 +546,7 @@ export class RegistryClient {
       .map((s) => parseReference(s))
       .filter((m) => m.registry === r.registry && m.repository !== r.repository)
       .map((m) => m.repository);
-    return this.#limit(() =>
+    return this.#pushLimit(() =>
       this.#uploader.push(this.endpoint(r.registry), r.repository, desc, open, from, opts.signal),
     );
   }

@@ -175,6 +175,8 @@ export class RequestEngine {
       if (authorization && url.host === originHost) headers.authorization = authorization;
       const body = typeof req.body === 'function' ? await req.body() : (req.body ?? null);
       const res = await this.#once({ method: req.method, url, headers, body, signal: req.signal });
+      // A reply that came before the body was sent (an early error) leaves the source open: close it.
+      if (body instanceof Readable && !body.readableEnded) body.destroy();
       const location = res.headers.get('location');
       if (req.followRedirects && location && [301, 302, 303, 307, 308].includes(res.status)) {
         discard(res.body);

@@ -27,13 +27,15 @@ export interface FaultRule {
   fault: Fault;
   /** How many times to fire; Infinity for a persistent fault. Default 1. */
   times?: number;
+  /** Let this many matching requests through before firing. Default 0. */
+  skip?: number;
 }
 
 export interface FaultProxy {
   host: string;
   /** Adds a rule (rules are tried in order). */
   add(rule: FaultRule): void;
-  /** Removes every rule. */
+  /** Removes every rule and forgets what was seen. */
   clear(): void;
   /** How many times faults fired, and every request seen (method + path). */
   fired: { method: string; path: string; fault: Fault['kind'] }[];
@@ -43,7 +45,7 @@ export interface FaultProxy {
 
 /** startFaultProxy: a proxy on 127.0.0.1 in front of `target` (`host:port`, plain HTTP). */
 export async function startFaultProxy(target: string): Promise<FaultProxy> {
-  const rules: (FaultRule & { left: number })[] = [];
+  const rules: (FaultRule & { left: number; skipLeft: number })[] = [];
   const fired: FaultProxy['fired'] = [];
   const seen: FaultProxy['seen'] = [];
   const [thost, tport] = target.split(':') as [string, string];
@@ -54,7 +56,11 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       path,
       ...(req.headers.range ? { range: req.headers.range } : {}),
     });
-    const rule = rules.find((r) => r.left > 0 && (!r.method || r.method === req.method) && r.path.test(path));
+    let rule = rules.find((r) => r.left > 0 && (!r.method || r.method === req.method) && r.path.test(path));
+    if (rule && rule.skipLeft > 0) {
+      rule.skipLeft--;
+      rule = undefined;
+    }
     if (rule) {
       rule.left--;
       fired.push({ method: req.method ?? 'GET', path, fault: rule.fault.kind });
@@ -114,9 +120,11 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const { port } = server.address() as AddressInfo;
   return {
     host: `127.0.0.1:${port}`,
-    add: (rule) => rules.push({ ...rule, left: rule.times ?? 1 }),
+    add: (rule) => rules.push({ ...rule, left: rule.times ?? 1, skipLeft: rule.skip ?? 0 }),
     clear: () => {
       rules.length = 0;
+      fired.length = 0;
+      seen.length = 0;
     },
     fired,
     seen,

@@ -68,3 +68,8 @@ export class DockerfileError extends Error {
     return true;
   }
 }
+
+/** Quotes offending text for a message, shortened to 120 characters so huge lines stay readable. */
+export function excerpt(text: string): string {
+  return JSON.stringify(text.length > 120 ? `${text.slice(0, 117)}...` : text);
+}

@@ -1,5 +1,5 @@
 import type { Node } from '../ast.js';
-import { DockerfileError, type DockerfileErrorLocation } from '../errors.js';
+import { DockerfileError, type DockerfileErrorLocation, excerpt } from '../errors.js';
 import { chompHeredocContent, parseHeredocWord } from '../parser/heredoc.js';
 import { didYouMean } from '../suggest.js';
 import { parseGoDuration } from './duration.js';
@@ -106,8 +106,8 @@ function copySources(node: Node, where: DockerfileErrorLocation) {
     fail(
       'INVALID_ARGUMENTS',
       node.args.length === 0
-        ? `${name} requires at least two arguments: ${node.original}`
-        : `${name} requires at least two arguments, but only one was provided. Destination could not be determined: ${node.original}`,
+        ? `${name} requires at least two arguments: ${excerpt(node.original)}`
+        : `${name} requires at least two arguments, but only one was provided. Destination could not be determined: ${excerpt(node.original)}`,
       where,
     );
   }
@@ -135,7 +135,7 @@ function exactlyOne(node: Node, where: DockerfileErrorLocation): string {
   if (node.args.length !== 1) {
     fail(
       'INVALID_ARGUMENTS',
-      `${node.keyword.toUpperCase()} requires exactly one argument: ${node.original}`,
+      `${node.keyword.toUpperCase()} requires exactly one argument: ${excerpt(node.original)}`,
       where,
     );
   }
@@ -146,7 +146,7 @@ function atLeastOne(node: Node, where: DockerfileErrorLocation): void {
   if (node.args.length === 0) {
     fail(
       'INVALID_ARGUMENTS',
-      `${node.keyword.toUpperCase()} requires at least one argument: ${node.original}`,
+      `${node.keyword.toUpperCase()} requires at least one argument: ${excerpt(node.original)}`,
       where,
     );
   }
@@ -189,7 +189,11 @@ export function toInstruction(node: Node): Instruction {
           );
         }
       } else if (args.length !== 1) {
-        fail('INVALID_ARGUMENTS', `FROM requires either one or three arguments: ${node.original}`, where);
+        fail(
+          'INVALID_ARGUMENTS',
+          `FROM requires either one or three arguments: ${excerpt(node.original)}`,
+          where,
+        );
       }
       const platform = flags.string.get('platform');
       return {
@@ -233,7 +237,11 @@ export function toInstruction(node: Node): Instruction {
       };
     case 'shell':
       if (!node.json)
-        fail('INVALID_ARGUMENTS', `SHELL requires the arguments to be in JSON form: ${node.original}`, where);
+        fail(
+          'INVALID_ARGUMENTS',
+          `SHELL requires the arguments to be in JSON form: ${excerpt(node.original)}`,
+          where,
+        );
       atLeastOne(node, where);
       return {
         range: node.range,
@@ -369,7 +377,8 @@ export function toInstruction(node: Node): Instruction {
       const args: ArgDeclaration[] = node.args.map((word) => {
         const eq = word.indexOf('=');
         if (eq < 0) return { key: word };
-        if (eq === 0) fail('INVALID_ARGUMENTS', `ARG names can not be blank: ${node.original}`, where);
+        if (eq === 0)
+          fail('INVALID_ARGUMENTS', `ARG names can not be blank: ${excerpt(node.original)}`, where);
         return { key: word.slice(0, eq), value: word.slice(eq + 1) };
       });
       return {
@@ -383,7 +392,8 @@ export function toInstruction(node: Node): Instruction {
     }
     case 'onbuild': {
       const sub = node.subcommand;
-      if (!sub) fail('INVALID_ARGUMENTS', `ONBUILD requires at least one argument: ${node.original}`, where);
+      if (!sub)
+        fail('INVALID_ARGUMENTS', `ONBUILD requires at least one argument: ${excerpt(node.original)}`, where);
       if (sub.value === 'onbuild') {
         throw new DockerfileError(
           'INVALID_ONBUILD',

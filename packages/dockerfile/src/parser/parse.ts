@@ -5,6 +5,8 @@ import { isSpaceCode, parseArguments, splitCommand } from './arguments.js';
 import { DirectiveScanner } from './directives.js';
 import { heredocsFromLine } from './heredoc.js';
 
+/** ONBUILD ONBUILD … is rejected when typed; the parser only bounds its recursion. */
+const MAX_ONBUILD_DEPTH = 16;
 const HEREDOC_KEYWORDS = new Set(['run', 'copy', 'add']);
 
 /**
@@ -126,7 +128,7 @@ class Parser {
     };
   }
 
-  private nodeFromLine(line: string, where: { line: number; column: number }): Node {
+  private nodeFromLine(line: string, where: { line: number; column: number }, depth = 0): Node {
     const { keyword, flags, rest } = splitCommand(line);
     const value = keyword.toLowerCase();
     const node: Node = {
@@ -141,7 +143,14 @@ class Parser {
       range: EMPTY_RANGE,
     };
     if (value === 'onbuild') {
-      if (rest !== '') node.subcommand = this.nodeFromLine(rest, where);
+      if (depth >= MAX_ONBUILD_DEPTH) {
+        throw new DockerfileError(
+          'INVALID_ONBUILD',
+          `ONBUILD nested more than ${MAX_ONBUILD_DEPTH} levels`,
+          where,
+        );
+      }
+      if (rest !== '') node.subcommand = this.nodeFromLine(rest, where, depth + 1);
       return node;
     }
     const parsed = parseArguments(value, rest, this.directives.escape, where);

@@ -2,7 +2,7 @@ import type { DockerfileAst, SourceRange } from '../ast.js';
 import { parseCheckConfig } from '../checks/check-directive.js';
 import { checkInstructionCasing, Linter, looksSecret } from '../checks/linter.js';
 import { rules } from '../checks/rules.js';
-import { DockerfileError } from '../errors.js';
+import { DockerfileError, excerpt } from '../errors.js';
 import { expandInstruction } from '../instructions/expand.js';
 import { toInstruction } from '../instructions/from-node.js';
 import type { ArgInstruction, FromInstruction, Instruction, SourceRef } from '../instructions/types.js';
@@ -33,7 +33,7 @@ function splitStages(instructions: Instruction[]): { globals: ArgInstruction[]; 
     else {
       throw new DockerfileError(
         'NO_STAGE',
-        `no build stage in current context: ${ins.keyword} before the first FROM: ${JSON.stringify(ins.original)}`,
+        `no build stage in current context: ${ins.keyword} before the first FROM: ${excerpt(ins.original)}`,
         at(ins.range),
       );
     }
@@ -93,7 +93,7 @@ export function planBuild(textOrAst: string | DockerfileAst, opts: PlanOptions =
     if (byName.has(name)) {
       throw new DockerfileError(
         'DUPLICATE_STAGE_NAME',
-        `duplicate stage name ${JSON.stringify(name)}: ${s.from.original}`,
+        `duplicate stage name ${JSON.stringify(name)}: ${excerpt(s.from.original)}`,
         at(s.from.range),
       );
     }

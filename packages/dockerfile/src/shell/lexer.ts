@@ -1,4 +1,4 @@
-import { DockerfileError } from '../errors.js';
+import { DockerfileError, excerpt } from '../errors.js';
 import { PatternError, replacePattern, trimPatternPrefix, trimPatternSuffix } from './pattern.js';
 
 /** Variables for expansion: a plain record or a Map. Names are case-sensitive. */
@@ -51,6 +51,7 @@ const isNameChar = (ch: string): boolean =>
   (ch > '\x7f' && NAME_CHAR.test(ch));
 const isDigit = (ch: string): boolean => (ch >= '0' && ch <= '9') || (ch > '\x7f' && DIGIT.test(ch));
 const SPECIAL_PARAMS = '@*#?-$!0';
+const MAX_DEPTH = 256;
 const MISSING_SLASH = "syntax error: missing '/' in $" + '{}';
 
 /** Collects the split words while the expanded string is built. */
@@ -91,6 +92,8 @@ class WordCollector {
 /** One expansion run over one word; a single pass with an index into the text. */
 class ShellWord {
   private pos = 0;
+  /** Nesting depth of `${…}`; bounded so hostile input cannot exhaust the stack. */
+  private depth = 0;
   readonly matched = new Set<string>();
   readonly unmatched = new Set<string>();
   private readonly esc: string;
@@ -216,6 +219,18 @@ class ShellWord {
     }
     this.pos++;
     if (this.pos >= src.length) throw new LexError("syntax error: missing '}'");
+    if (this.depth >= MAX_DEPTH) throw new LexError(`substitutions nested deeper than ${MAX_DEPTH} levels`);
+    this.depth++;
+    try {
+      return this.processBraced();
+    } finally {
+      this.depth--;
+    }
+  }
+
+  /** `${…}` after the brace. */
+  private processBraced(): string {
+    const src = this.src;
     const first = src[this.pos];
     if (first === '{' || first === '}' || first === ':') throw new LexError('syntax error: bad substitution');
     const name = this.processName();
@@ -313,10 +328,7 @@ export function expandWordWithMatches(word: string, env: Env, opts: LexOptions =
     out = sw.run();
   } catch (err) {
     if (err instanceof LexError || err instanceof PatternError || err instanceof SyntaxError) {
-      throw new DockerfileError(
-        'EXPANSION_ERROR',
-        `failed to process ${JSON.stringify(word)}: ${err.message}`,
-      );
+      throw new DockerfileError('EXPANSION_ERROR', `failed to process ${excerpt(word)}: ${err.message}`);
     }
     throw err;
   }

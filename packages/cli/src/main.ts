@@ -40,13 +40,20 @@ function keyValues(items: string[], flag: string, env?: NodeJS.ProcessEnv): Reco
 }
 
 /** Turns `kiln build` flags into `build()` options. Exported for tests. */
-export async function optionsFromFlags(values: FlagValues, positionals: string[], io: CliIo): Promise<BuildOptions> {
-  if (positionals.length > 1) throw new UsageError(`expected at most one context argument, got ${positionals.join(' ')}`);
+export async function optionsFromFlags(
+  values: FlagValues,
+  positionals: string[],
+  io: CliIo,
+): Promise<BuildOptions> {
+  if (positionals.length > 1)
+    throw new UsageError(`expected at most one context argument, got ${positionals.join(' ')}`);
   const context = str(values, 'context') ?? positionals[0] ?? '/workspace/';
   const destinations = [...list(values, 'destination')];
   const noPush = values['no-push'] === true || /^(1|true)$/i.test(io.env.KANIKO_NO_PUSH ?? '');
   if (!noPush && destinations.length === 0 && !values['tar-path'] && !values['oci-layout-path'])
-    throw new UsageError('no --destination given: pass at least one, or --no-push, --tar-path or --oci-layout-path');
+    throw new UsageError(
+      'no --destination given: pass at least one, or --no-push, --tar-path or --oci-layout-path',
+    );
   const extra: string[] = [];
   const tarPath = str(values, 'tar-path');
   if (tarPath) {
@@ -60,7 +67,9 @@ export async function optionsFromFlags(values: FlagValues, positionals: string[]
   const insecure = list(values, 'insecure-registry');
   const skipTls = list(values, 'skip-tls-verify-registry');
   // kaniko's --insecure / --skip-tls-verify apply to the push side: the destination registries.
-  const pushHosts = destinations.filter((d) => !/^(oci|docker-archive):/.test(d)).map((d) => d.split('/')[0]!);
+  const pushHosts = destinations
+    .filter((d) => !/^(oci|docker-archive):/.test(d))
+    .map((d) => d.split('/')[0]!);
   if (values.insecure === true) insecure.push(...pushHosts);
   if (values['skip-tls-verify'] === true) skipTls.push(...pushHosts);
   if (values['insecure-pull'] === true) registry.insecurePull = true;
@@ -78,13 +87,23 @@ export async function optionsFromFlags(values: FlagValues, positionals: string[]
     registry.clientCertificates = {};
     for (const [host, pair] of Object.entries(keyValues(clientCerts, 'registry-client-cert'))) {
       const [cert, key] = pair.split(',');
-      if (!cert || !key) throw new UsageError(`--registry-client-cert ${host}=${pair}: expected cert.pem,key.pem`);
-      registry.clientCertificates[host] = { cert: await readFile(cert, 'utf8'), key: await readFile(key, 'utf8') };
+      if (!cert || !key)
+        throw new UsageError(`--registry-client-cert ${host}=${pair}: expected cert.pem,key.pem`);
+      registry.clientCertificates[host] = {
+        cert: await readFile(cert, 'utf8'),
+        key: await readFile(key, 'utf8'),
+      };
     }
   }
-  const mirrors = [...list(values, 'registry-mirror'), ...(io.env.KANIKO_REGISTRY_MIRROR?.split(';').filter(Boolean) ?? [])];
+  const mirrors = [
+    ...list(values, 'registry-mirror'),
+    ...(io.env.KANIKO_REGISTRY_MIRROR?.split(';').filter(Boolean) ?? []),
+  ];
   if (mirrors.length) registry.mirrors = mirrors;
-  const maps = [...list(values, 'registry-map'), ...(io.env.KANIKO_REGISTRY_MAP ? [io.env.KANIKO_REGISTRY_MAP] : [])];
+  const maps = [
+    ...list(values, 'registry-map'),
+    ...(io.env.KANIKO_REGISTRY_MAP ? [io.env.KANIKO_REGISTRY_MAP] : []),
+  ];
   if (maps.length) {
     registry.registryMap = {};
     for (const m of maps.flatMap((x) => x.split(';')).filter(Boolean)) {

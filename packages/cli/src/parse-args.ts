@@ -26,7 +26,10 @@ function distance(a: string, b: string): number {
  * Parses argv the way kaniko's pflag does: `--name value`, `--name=value`, `-f value`, boolean flags bare or
  * with `=true|false`, list flags repeatable. Unknown flags are an error with a suggestion.
  */
-export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[]): { values: FlagValues; positionals: string[] } {
+export function parseArgs(
+  argv: readonly string[],
+  specs: readonly FlagSpec[],
+): { values: FlagValues; positionals: string[] } {
   const byName = new Map<string, FlagSpec>();
   for (const s of specs) {
     byName.set(`--${s.name}`, s);
@@ -49,7 +52,9 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[]): 
     const key = eq > 0 ? arg.slice(0, eq) : arg;
     const spec = byName.get(key);
     if (!spec) {
-      const near = specs.map((s) => s.name).sort((x, y) => distance(key.replace(/^-+/, ''), x) - distance(key.replace(/^-+/, ''), y))[0];
+      const near = specs
+        .map((s) => s.name)
+        .sort((x, y) => distance(key.replace(/^-+/, ''), x) - distance(key.replace(/^-+/, ''), y))[0];
       throw new UsageError(`unknown flag ${key}${near ? ` (did you mean --${near}?)` : ''}`);
     }
     let value: string | undefined = eq > 0 ? arg.slice(eq + 1) : undefined;

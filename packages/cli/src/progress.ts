@@ -4,7 +4,8 @@ import type { CliIo } from './main.js';
 /** Renders build events: readable lines (colour on a TTY) or one JSON object per line. */
 export function createProgress(io: CliIo, format: string | undefined, verbosity: string | undefined) {
   const fmt = format ?? (io.stderr.isTTY ? 'color' : 'text');
-  if (!['color', 'text', 'json'].includes(fmt)) throw new Error(`--log-format "${fmt}" must be color, text or json`);
+  if (!['color', 'text', 'json'].includes(fmt))
+    throw new Error(`--log-format "${fmt}" must be color, text or json`);
   const quiet = verbosity !== undefined && ['panic', 'fatal', 'error'].includes(verbosity);
   const debug = verbosity !== undefined && ['debug', 'trace'].includes(verbosity);
   const color = fmt === 'color';
@@ -28,13 +29,22 @@ export function createProgress(io: CliIo, format: string | undefined, verbosity:
           break;
         case 'instruction-end':
           if (debug || e.layer)
-            out(dim(`    ${(e.durationMs / 1000).toFixed(2)}s${e.layer ? ` layer ${e.layer.digest.slice(7, 19)} ${e.layer.size} B` : ''}`));
+            out(
+              dim(
+                `    ${(e.durationMs / 1000).toFixed(2)}s${e.layer ? ` layer ${e.layer.digest.slice(7, 19)} ${e.layer.size} B` : ''}`,
+              ),
+            );
           break;
         case 'warning':
           out(yellow(`warning: ${e.rule}: ${e.message}${e.location ? ` (line ${e.location.line})` : ''}`));
           break;
         case 'push':
-          if (debug) out(dim(`  push ${e.digest.slice(7, 19)} → ${e.destination}${e.mounted ? ' (mounted)' : e.existed ? ' (exists)' : ''}`));
+          if (debug)
+            out(
+              dim(
+                `  push ${e.digest.slice(7, 19)} → ${e.destination}${e.mounted ? ' (mounted)' : e.existed ? ' (exists)' : ''}`,
+              ),
+            );
           break;
         case 'output':
           out(`pushed ${e.destination}@${e.digest}`);

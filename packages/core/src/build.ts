@@ -1,19 +1,36 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { type ContextSource, dockerignore, loadDockerignore, openContext, type PathFilter } from '@kiln/context';
+import {
+  type ContextSource,
+  dockerignore,
+  loadDockerignore,
+  openContext,
+  type PathFilter,
+} from '@kiln/context';
 import { type BuildPlan, DockerfileError, type Instruction, planBuild } from '@kiln/dockerfile';
 import { KilnError } from './errors.js';
 import { makeEmitter } from './events.js';
 import { emptyConfig } from './image/config.js';
-import { type ImageAccess, openImageAccess, platformOf, type PlatformSpec } from './image/images.js';
+import { type ImageAccess, openImageAccess, type PlatformSpec, platformOf } from './image/images.js';
 import { writeImage } from './image/outputs.js';
 import type { BuildOptions, BuildResult, BuildWarning, InstructionTiming } from './options.js';
 import { runStage, type StageContext, type StageResult } from './stage/run-stage.js';
 
 /** The host platform as OCI names it (`linux/amd64`). */
 export function hostPlatform(): PlatformSpec {
-  const arch = ({ x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' } as Record<string, string>)[os.arch()] ?? os.arch();
+  const arch =
+    (
+      {
+        x64: 'amd64',
+        arm64: 'arm64',
+        arm: 'arm',
+        ia32: '386',
+        ppc64: 'ppc64le',
+        s390x: 's390x',
+        riscv64: 'riscv64',
+      } as Record<string, string>
+    )[os.arch()] ?? os.arch();
   return { os: 'linux', architecture: arch, ...(arch === 'arm' ? { variant: 'v7' } : {}) };
 }
 
@@ -25,15 +42,32 @@ async function openBuildContext(options: BuildOptions): Promise<{ source?: Conte
   const c = options.context;
   if (c === undefined || c === null) return {};
   if (isContextSource(c)) return { source: c };
-  if (typeof c !== 'string') throw new KilnError('KILN_BAD_OPTION', 'options.context must be a ContextSource, a directory or a context URL');
+  if (typeof c !== 'string')
+    throw new KilnError(
+      'KILN_BAD_OPTION',
+      'options.context must be a ContextSource, a directory or a context URL',
+    );
   const spec = c;
-  const dir = !/^[a-z0-9+]+:\/\//i.test(spec) ? path.resolve(spec) : spec.startsWith('dir://') ? path.resolve(spec.slice(6)) : undefined;
-  const source = await openContext(spec, { ...(options.contextSubPath ? { contextSubPath: options.contextSubPath } : {}) });
-  return { source, ...(dir ? { dir: options.contextSubPath ? path.join(dir, options.contextSubPath) : dir } : {}) };
+  const dir = !/^[a-z0-9+]+:\/\//i.test(spec)
+    ? path.resolve(spec)
+    : spec.startsWith('dir://')
+      ? path.resolve(spec.slice(6))
+      : undefined;
+  const source = await openContext(spec, {
+    ...(options.contextSubPath ? { contextSubPath: options.contextSubPath } : {}),
+  });
+  return {
+    source,
+    ...(dir ? { dir: options.contextSubPath ? path.join(dir, options.contextSubPath) : dir } : {}),
+  };
 }
 
-async function readDockerfile(options: BuildOptions, ctx: { source?: ContextSource; dir?: string }): Promise<{ text: string; name: string }> {
-  if (options.dockerfile !== undefined) return { text: options.dockerfile, name: options.dockerfilePath ?? 'Dockerfile' };
+async function readDockerfile(
+  options: BuildOptions,
+  ctx: { source?: ContextSource; dir?: string },
+): Promise<{ text: string; name: string }> {
+  if (options.dockerfile !== undefined)
+    return { text: options.dockerfile, name: options.dockerfilePath ?? 'Dockerfile' };
   const p = options.dockerfilePath ?? 'Dockerfile';
   try {
     if (path.isAbsolute(p)) return { text: await readFile(p, 'utf8'), name: p };
@@ -49,7 +83,11 @@ async function readDockerfile(options: BuildOptions, ctx: { source?: ContextSour
     if (ctx.source) return { text: (await ctx.source.readFile(p)).toString('utf8'), name: p };
     return { text: await readFile(p, 'utf8'), name: path.resolve(p) };
   } catch (e) {
-    throw new KilnError('KILN_DOCKERFILE_NOT_FOUND', `cannot read the Dockerfile ${p}: ${(e as Error).message}`, { cause: e });
+    throw new KilnError(
+      'KILN_DOCKERFILE_NOT_FOUND',
+      `cannot read the Dockerfile ${p}: ${(e as Error).message}`,
+      { cause: e },
+    );
   }
 }
 
@@ -96,9 +134,20 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     } catch (e) {
       throw locate(e, df.name);
     }
-    const warnings: BuildWarning[] = plan.warnings.map((w) => ({ rule: w.rule, message: w.message, line: w.range.start.line, url: w.url }));
+    const warnings: BuildWarning[] = plan.warnings.map((w) => ({
+      rule: w.rule,
+      message: w.message,
+      line: w.range.start.line,
+      url: w.url,
+    }));
     for (const w of plan.warnings)
-      emit({ type: 'warning', rule: w.rule, message: w.message, location: { line: w.range.start.line, column: w.range.start.column }, url: w.url });
+      emit({
+        type: 'warning',
+        rule: w.rule,
+        message: w.message,
+        location: { line: w.range.start.line, column: w.range.start.column },
+        url: w.url,
+      });
 
     // RUN needs an executor: fail before any work, naming the line.
     if (!options.executor) {
@@ -118,12 +167,16 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       try {
         ignore = await loadDockerignore(ctx.source, options.dockerfilePath ?? 'Dockerfile');
       } catch (e) {
-        throw new KilnError('KILN_DOCKERIGNORE', `cannot read .dockerignore: ${(e as Error).message}`, { cause: e });
+        throw new KilnError('KILN_DOCKERIGNORE', `cannot read .dockerignore: ${(e as Error).message}`, {
+          cause: e,
+        });
       }
     } else ignore = dockerignore();
 
     const images: ImageAccess = openImageAccess(options, emit);
-    const epoch = options.reproducible ? (options.sourceDateEpoch ?? Number(process.env.SOURCE_DATE_EPOCH ?? 0)) : undefined;
+    const epoch = options.reproducible
+      ? (options.sourceDateEpoch ?? Number(process.env.SOURCE_DATE_EPOCH ?? 0))
+      : undefined;
     const created = epoch !== undefined ? new Date(epoch * 1000).toISOString() : new Date().toISOString();
     const timings: InstructionTiming[] = [];
     const stageCtx: StageContext = {
@@ -133,7 +186,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       ...(ctx.source ? { context: ctx.source } : {}),
       ...(ignore ? { ignore } : {}),
       workDir,
-      ...(options.cacheDir ? { cacheDir: options.cacheDir } : { cacheDir: path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'kiln') }),
+      ...(options.cacheDir
+        ? { cacheDir: options.cacheDir }
+        : { cacheDir: path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'kiln') }),
       created,
       ...(epoch !== undefined ? { epoch } : {}),
       deterministic: options.reproducible === true,
@@ -146,7 +201,11 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       results: new Map<number, Promise<StageResult>>(),
       ...(options.executor ? { executor: options.executor } : {}),
     };
-    emit({ type: 'build-start', stages: plan.needed.length, target: plan.stages[plan.target]!.name ?? String(plan.target) });
+    emit({
+      type: 'build-start',
+      stages: plan.needed.length,
+      target: plan.stages[plan.target]!.name ?? String(plan.target),
+    });
     // Every needed stage starts now; a stage waits only for the stages it reads.
     const all = plan.needed.map((i) => runStage(stageCtx, i));
     const settled = await Promise.allSettled(all);
@@ -154,7 +213,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     if (failed) throw locate((failed as PromiseRejectedResult).reason, df.name);
     const final = await runStage(stageCtx, plan.target);
     const config = final.state.config;
-    if (options.labels && Object.keys(options.labels).length) config.config.Labels = { ...config.config.Labels, ...options.labels };
+    if (options.labels && Object.keys(options.labels).length)
+      config.config.Labels = { ...config.config.Labels, ...options.labels };
     config.created = created;
     if (!config.architecture) Object.assign(config, emptyConfig(platform), { config: config.config });
     const written = await writeImage(final.state, {

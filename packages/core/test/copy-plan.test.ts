@@ -19,30 +19,59 @@ function debianTree(): FileTree {
 }
 
 const plan = (sources: MatchedSource[], dest: string, extra: Partial<Parameters<typeof planCopy>[0]> = {}) =>
-  planCopy({ sources, dest, workdir: '/', tree: debianTree(), keepSourceOwner: false, multiple: sources.length > 1, text: 'COPY', ...extra }).map(
-    (e) => `${e.path} ${e.node.type} ${e.node.mode.toString(8)} ${e.node.uid}:${e.node.gid}`,
-  );
+  planCopy({
+    sources,
+    dest,
+    workdir: '/',
+    tree: debianTree(),
+    keepSourceOwner: false,
+    multiple: sources.length > 1,
+    text: 'COPY',
+    ...extra,
+  }).map((e) => `${e.path} ${e.node.type} ${e.node.mode.toString(8)} ${e.node.uid}:${e.node.gid}`);
 
 describe('planCopy applies Docker destination rules', () => {
   test('a file to a path without a trailing slash is written at that path, owned by root', () => {
     expect(plan([{ path: 'a.txt', entry: file() }], '/b.txt')).toEqual(['b.txt file 644 0:0']);
   });
   test('a trailing slash makes the destination a directory, created 0755', () => {
-    expect(plan([{ path: 'a.txt', entry: file() }], '/new/')).toEqual(['new dir 755 0:0', 'new/a.txt file 644 0:0']);
+    expect(plan([{ path: 'a.txt', entry: file() }], '/new/')).toEqual([
+      'new dir 755 0:0',
+      'new/a.txt file 644 0:0',
+    ]);
   });
   test('a file onto an existing directory goes inside it and leaves the directory alone (/tmp keeps 1777)', () => {
     expect(plan([{ path: 'a.txt', entry: file() }], '/tmp')).toEqual(['tmp/a.txt file 644 0:0']);
   });
   test('a directory source copies its contents, not itself', () => {
-    const src: MatchedSource = { path: 'src', entry: dir(0o700), children: [{ rel: 'x', entry: file() }, { rel: 'd', entry: dir(0o750) }, { rel: 'd/y', entry: file() }] };
-    expect(plan([src], '/root')).toEqual(['root/x file 644 0:0', 'root/d dir 750 0:0', 'root/d/y file 644 0:0']);
+    const src: MatchedSource = {
+      path: 'src',
+      entry: dir(0o700),
+      children: [
+        { rel: 'x', entry: file() },
+        { rel: 'd', entry: dir(0o750) },
+        { rel: 'd/y', entry: file() },
+      ],
+    };
+    expect(plan([src], '/root')).toEqual([
+      'root/x file 644 0:0',
+      'root/d dir 750 0:0',
+      'root/d/y file 644 0:0',
+    ]);
   });
   test('a missing destination directory of a directory copy is created, parents 0755', () => {
     const src: MatchedSource = { path: 'src', entry: dir(0o755), children: [{ rel: 'x', entry: file() }] };
-    expect(plan([src], '/opt/app')).toEqual(['opt dir 755 0:0', 'opt/app dir 755 0:0', 'opt/app/x file 644 0:0']);
+    expect(plan([src], '/opt/app')).toEqual([
+      'opt dir 755 0:0',
+      'opt/app dir 755 0:0',
+      'opt/app/x file 644 0:0',
+    ]);
   });
   test('symlinked directories of the image resolve inside it (/lib -> usr/lib)', () => {
-    expect(plan([{ path: 'a.so', entry: file() }], '/lib/x86_64/')).toEqual(['usr/lib/x86_64 dir 755 0:0', 'usr/lib/x86_64/a.so file 644 0:0']);
+    expect(plan([{ path: 'a.so', entry: file() }], '/lib/x86_64/')).toEqual([
+      'usr/lib/x86_64 dir 755 0:0',
+      'usr/lib/x86_64/a.so file 644 0:0',
+    ]);
     expect(plan([{ path: 'a.so', entry: file() }], '/lib/a.so')).toEqual(['usr/lib/a.so file 644 0:0']);
   });
   test('--chown owns files and the parents the copy creates, not existing ones', () => {
@@ -52,22 +81,52 @@ describe('planCopy applies Docker destination rules', () => {
     ]);
   });
   test('COPY --from keeps source owners unless --chown is given', () => {
-    expect(plan([{ path: 'a', entry: file() }], '/a', { keepSourceOwner: true })).toEqual(['a file 644 501:20']);
+    expect(plan([{ path: 'a', entry: file() }], '/a', { keepSourceOwner: true })).toEqual([
+      'a file 644 501:20',
+    ]);
   });
   test('--chmod applies to files and directories of the copy', () => {
-    const src: MatchedSource = { path: 's', entry: dir(), children: [{ rel: 'd', entry: dir() }, { rel: 'd/f', entry: file() }] };
-    expect(plan([src], '/x/', { chmod: parseChmod('750') })).toEqual(['x dir 755 0:0', 'x/d dir 750 0:0', 'x/d/f file 750 0:0']);
+    const src: MatchedSource = {
+      path: 's',
+      entry: dir(),
+      children: [
+        { rel: 'd', entry: dir() },
+        { rel: 'd/f', entry: file() },
+      ],
+    };
+    expect(plan([src], '/x/', { chmod: parseChmod('750') })).toEqual([
+      'x dir 755 0:0',
+      'x/d dir 750 0:0',
+      'x/d/f file 750 0:0',
+    ]);
   });
   test('several sources need a directory destination; relative destinations join WORKDIR', () => {
     expect(
-      plan([{ path: 'a', entry: file() }, { path: 'b', entry: file() }], 'out', { workdir: '/tmp', multiple: true }),
+      plan(
+        [
+          { path: 'a', entry: file() },
+          { path: 'b', entry: file() },
+        ],
+        'out',
+        { workdir: '/tmp', multiple: true },
+      ),
     ).toEqual(['tmp/out dir 755 0:0', 'tmp/out/a file 644 0:0', 'tmp/out/b file 644 0:0']);
   });
   test('copying a directory onto a file is an error naming the path', () => {
     const t = debianTree();
     t.set('etc/f', { type: 'file', mode: 0o644, uid: 0, gid: 0, size: 1 });
     const src: MatchedSource = { path: 's', entry: dir(), children: [] };
-    expect(() => planCopy({ sources: [src], dest: '/etc/f', workdir: '/', tree: t, keepSourceOwner: false, multiple: false, text: 'COPY s /etc/f' })).toThrow(/etc\/f: it is not a directory/);
+    expect(() =>
+      planCopy({
+        sources: [src],
+        dest: '/etc/f',
+        workdir: '/',
+        tree: t,
+        keepSourceOwner: false,
+        multiple: false,
+        text: 'COPY s /etc/f',
+      }),
+    ).toThrow(/etc\/f: it is not a directory/);
   });
 });
 

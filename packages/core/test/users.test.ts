@@ -23,6 +23,8 @@ describe('resolveChown follows BuildKit: names from the image; a lone uid double
     await expect(resolveChown('app:ghosts', db)).rejects.toThrow(/unable to find group ghosts/);
   });
   test('an image without /etc/passwd cannot resolve names', async () => {
-    await expect(resolveChown('app', { passwd: async () => undefined, group: async () => undefined })).rejects.toThrow(/app/);
+    await expect(
+      resolveChown('app', { passwd: async () => undefined, group: async () => undefined }),
+    ).rejects.toThrow(/app/);
   });
 });

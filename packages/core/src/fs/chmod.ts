@@ -18,7 +18,11 @@ export function parseChmod(spec: string): ChmodSpec {
   const ops: { who: number; op: string; perms: string }[] = [];
   for (const c of clauses) {
     const m = /^([ugoa]*)([-+=])([rwxXst]*)$/.exec(c);
-    if (!m) throw new KilnError('KILN_BAD_CHMOD', `invalid --chmod value "${spec}": "${c}" is neither octal nor symbolic`);
+    if (!m)
+      throw new KilnError(
+        'KILN_BAD_CHMOD',
+        `invalid --chmod value "${spec}": "${c}" is neither octal nor symbolic`,
+      );
     let who = 0;
     for (const w of m[1] || 'a') who |= w === 'u' ? 0o4700 : w === 'g' ? 0o2070 : w === 'o' ? 0o1007 : 0o7777;
     ops.push({ who, op: m[2]!, perms: m[3]! });

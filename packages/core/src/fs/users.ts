@@ -58,7 +58,8 @@ const isId = (s: string) => /^[0-9]+$/.test(s);
  */
 export async function resolveChown(spec: string, db: UserDatabase): Promise<{ uid: number; gid: number }> {
   const [user = '', group] = spec.split(':', 2);
-  if (user === '') throw new KilnError('KILN_BAD_CHOWN', `invalid --chown value "${spec}": the user is empty`);
+  if (user === '')
+    throw new KilnError('KILN_BAD_CHOWN', `invalid --chown value "${spec}": the user is empty`);
   let uid: number;
   // Observed with BuildKit: a numeric user without a group uses the uid as the gid; a user *name* without a
   // group uses that user's primary group from /etc/passwd.
@@ -78,6 +79,9 @@ export async function resolveChown(spec: string, db: UserDatabase): Promise<{ ui
   if (isId(group)) return { uid, gid: Number(group) };
   const g = parseGroup((await db.group()) ?? '').find((e) => e.name === group);
   if (!g)
-    throw new KilnError('KILN_UNKNOWN_GROUP', `unable to find group ${group}: no matching entries in the image's /etc/group`);
+    throw new KilnError(
+      'KILN_UNKNOWN_GROUP',
+      `unable to find group ${group}: no matching entries in the image's /etc/group`,
+    );
   return { uid, gid: g.gid };
 }

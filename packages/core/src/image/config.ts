@@ -54,7 +54,11 @@ export interface ImageConfigFile {
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** A config for `FROM scratch`: no layers; like BuildKit, the default PATH and `/` as working directory. */
-export function emptyConfig(platform: { os: string; architecture: string; variant?: string }): ImageConfigFile {
+export function emptyConfig(platform: {
+  os: string;
+  architecture: string;
+  variant?: string;
+}): ImageConfigFile {
   const c: ImageConfigFile = {
     architecture: platform.architecture,
     os: platform.os,

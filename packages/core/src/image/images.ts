@@ -28,7 +28,9 @@ export function platformOf(s: string): PlatformSpec {
     const p = parsePlatform(s);
     return { os: p.os, architecture: p.architecture, ...(p.variant ? { variant: p.variant } : {}) };
   } catch (e) {
-    throw new KilnError('KILN_BAD_PLATFORM', `invalid platform "${s}": ${(e as Error).message}`, { cause: e });
+    throw new KilnError('KILN_BAD_PLATFORM', `invalid platform "${s}": ${(e as Error).message}`, {
+      cause: e,
+    });
   }
 }
 
@@ -46,7 +48,13 @@ export interface ImageAccess {
   /** Resolves a FROM / COPY --from reference (registry, `oci:`, `docker-archive:`), once per build. */
   resolve(ref: string, platform: PlatformSpec): Promise<BaseImage>;
   /** Opens a destination for writing. */
-  destination(spec: string): { store: ImageDestination; tag?: string; reference: string; registry?: string; repository?: string };
+  destination(spec: string): {
+    store: ImageDestination;
+    tag?: string;
+    reference: string;
+    registry?: string;
+    repository?: string;
+  };
 }
 
 function hostOptions(settings: BuildOptions['registry'], pull: boolean): RegistryClientOptions {
@@ -57,13 +65,15 @@ function hostOptions(settings: BuildOptions['registry'], pull: boolean): Registr
   for (const h of s.insecureRegistries ?? []) host(h).insecure = true;
   for (const h of s.skipTlsVerifyRegistries ?? []) host(h).skipTlsVerify = true;
   for (const [h, ca] of Object.entries(s.caCertificates ?? {})) host(h).ca = ca;
-  for (const [h, c] of Object.entries(s.clientCertificates ?? {})) Object.assign(host(h), { cert: c.cert, key: c.key });
+  for (const [h, c] of Object.entries(s.clientCertificates ?? {}))
+    Object.assign(host(h), { cert: c.cert, key: c.key });
   if (Object.keys(registries).length) o.registries = registries;
   if (pull && s.insecurePull) o.insecure = true;
   if (pull && s.skipTlsVerifyPull) o.skipTlsVerify = true;
   if (s.credentials) o.credentials = s.credentials as RegistryClientOptions['credentials'];
   if (s.dispatcher) o.dispatcher = s.dispatcher as RegistryClientOptions['dispatcher'];
-  if (s.dockerConfigDir) o.dockerConfig = { configDir: s.dockerConfigDir } as RegistryClientOptions['dockerConfig'];
+  if (s.dockerConfigDir)
+    o.dockerConfig = { configDir: s.dockerConfigDir } as RegistryClientOptions['dockerConfig'];
   if (pull && s.mirrors?.length) o.mirrors = s.mirrors;
   if (pull && s.registryMap) o.registryMap = s.registryMap;
   if (!pull && s.pushRetries) o.retry = { attempts: 3 + s.pushRetries } as RegistryClientOptions['retry'];
@@ -96,7 +106,10 @@ export function openImageAccess(options: BuildOptions, emit: (e: BuildEvent) => 
     }
     const diffIds = img.config.rootfs?.diff_ids ?? [];
     if (diffIds.length !== img.layers.length)
-      throw new KilnError('KILN_BAD_IMAGE', `${source.name}: the config lists ${diffIds.length} diff_ids for ${img.layers.length} layers`);
+      throw new KilnError(
+        'KILN_BAD_IMAGE',
+        `${source.name}: the config lists ${diffIds.length} diff_ids for ${img.layers.length} layers`,
+      );
     const layers: LayerRecord[] = img.layers.map((d, i) => {
       const rec: LayerRecord = {
         mediaType: d.mediaType,
@@ -125,7 +138,9 @@ export function openImageAccess(options: BuildOptions, emit: (e: BuildEvent) => 
       if (!p) {
         p = load(ref, platform).catch((e) => {
           if (KilnError.is(e)) throw e;
-          throw new KilnError('KILN_BASE_IMAGE', `cannot read base image ${ref}: ${(e as Error).message}`, { cause: e });
+          throw new KilnError('KILN_BASE_IMAGE', `cannot read base image ${ref}: ${(e as Error).message}`, {
+            cause: e,
+          });
         });
         resolved.set(key, p);
       }
@@ -142,7 +157,11 @@ export function openImageAccess(options: BuildOptions, emit: (e: BuildEvent) => 
       try {
         ref = parseReference(spec);
       } catch (e) {
-        throw new KilnError('KILN_BAD_DESTINATION', `invalid destination "${spec}": ${(e as Error).message}`, { cause: e });
+        throw new KilnError(
+          'KILN_BAD_DESTINATION',
+          `invalid destination "${spec}": ${(e as Error).message}`,
+          { cause: e },
+        );
       }
       const store = openImageStore(ref.toString(), { client: pushClient }) as ImageDestination;
       const tag = ref.digest ? undefined : (ref.tag ?? 'latest');

@@ -13,7 +13,8 @@ const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
 const TO_OCI: Record<string, string> = {
   'application/vnd.docker.image.rootfs.diff.tar.gzip': 'application/vnd.oci.image.layer.v1.tar+gzip',
   'application/vnd.docker.image.rootfs.diff.tar': 'application/vnd.oci.image.layer.v1.tar',
-  'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip': 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
+  'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip':
+    'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
 };
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -49,7 +50,9 @@ export async function writeImage(
     if (l.annotations) d.annotations = l.annotations;
     return d;
   });
-  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: configDesc, layers }));
+  const manifest = Buffer.from(
+    JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: configDesc, layers }),
+  );
   const digest = sha256(manifest);
   const signal = opts.signal;
   const dests = opts.destinations.map((spec) => ({ spec, ...opts.images.destination(spec) }));
@@ -59,19 +62,35 @@ export async function writeImage(
         await Promise.all(
           state.layers.map(async (l, i) => {
             const desc = layers[i]! as Parameters<typeof d.store.putBlob>[0];
-            const mountFrom = l.origin && d.registry === l.origin.registry ? `${l.origin.registry}/${l.origin.repository}` : undefined;
+            const mountFrom =
+              l.origin && d.registry === l.origin.registry
+                ? `${l.origin.registry}/${l.origin.repository}`
+                : undefined;
             const r = await d.store.putBlob(desc, () => l.open(), {
               ...(mountFrom ? { mountFrom } : {}),
               ...(signal ? { signal } : {}),
             });
-            opts.emit({ type: 'push', destination: d.spec, digest: l.digest, bytes: r === 'uploaded' ? l.size : 0, mounted: r === 'mounted', existed: r === 'exists' });
+            opts.emit({
+              type: 'push',
+              destination: d.spec,
+              digest: l.digest,
+              bytes: r === 'uploaded' ? l.size : 0,
+              mounted: r === 'mounted',
+              existed: r === 'exists',
+            });
           }),
         );
-        await d.store.putBlob(configDesc as Parameters<typeof d.store.putBlob>[0], () => Readable.from([configBytes]), signal ? { signal } : {});
+        await d.store.putBlob(
+          configDesc as Parameters<typeof d.store.putBlob>[0],
+          () => Readable.from([configBytes]),
+          signal ? { signal } : {},
+        );
         await d.store.putManifest(d.tag, manifest, OCI_MANIFEST, signal ? { signal } : {});
         await d.store.close?.();
       } catch (e) {
-        throw new KilnError('KILN_PUSH_FAILED', `writing ${d.spec} failed: ${(e as Error).message}`, { cause: e });
+        throw new KilnError('KILN_PUSH_FAILED', `writing ${d.spec} failed: ${(e as Error).message}`, {
+          cause: e,
+        });
       }
       opts.emit({ type: 'output', destination: d.spec, digest });
       const base = d.reference.replace(/:[^:/@]+$/, '');
@@ -85,6 +104,12 @@ export async function writeImage(
     manifest,
     size: configBytes.length + layers.reduce((a, l) => a + l.size, 0),
     destinations: results,
-    layers: state.layers.map((l, i) => ({ digest: l.digest, diffId: l.diffId, size: l.size, mediaType: layers[i]!.mediaType, fromBase: !l.file })),
+    layers: state.layers.map((l, i) => ({
+      digest: l.digest,
+      diffId: l.diffId,
+      size: l.size,
+      mediaType: layers[i]!.mediaType,
+      fromBase: !l.file,
+    })),
   };
 }

@@ -41,7 +41,8 @@ export async function writeLayer(entries: PlannedEntry[], opts: LayerWriteOption
     ...(opts.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: opts.sourceDateEpoch }),
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
-  if (!out.writableFinished) await new Promise<void>((resolve, reject) => out.once('finish', resolve).once('error', reject));
+  if (!out.writableFinished)
+    await new Promise<void>((resolve, reject) => out.once('finish', resolve).once('error', reject));
   const file = path.join(opts.workDir, `${d.digest.replace(':', '-')}.tar.gz`);
   await rename(tmp, file);
   return {

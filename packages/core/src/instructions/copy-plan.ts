@@ -60,7 +60,8 @@ export interface CopyPlanInput {
 export function planCopy(input: CopyPlanInput): PlannedEntry[] {
   const { tree } = input;
   const destAbs = resolveAgainst(input.workdir, input.dest);
-  const destIsDir = input.dest.endsWith('/') || input.dest.endsWith('/.') || input.dest === '.' || input.multiple;
+  const destIsDir =
+    input.dest.endsWith('/') || input.dest.endsWith('/.') || input.dest === '.' || input.multiple;
   const destRel = toImagePath(destAbs);
   const out: PlannedEntry[] = [];
   const planned = new Map<string, TreeNode>();
@@ -79,7 +80,10 @@ export function planCopy(input: CopyPlanInput): PlannedEntry[] {
     const existing = lookup(p);
     if (existing?.type === 'dir') return;
     if (existing && existing.type !== 'symlink')
-      throw new KilnError('KILN_NOT_A_DIRECTORY', `${input.text}: cannot copy into /${p}: it is not a directory`);
+      throw new KilnError(
+        'KILN_NOT_A_DIRECTORY',
+        `${input.text}: cannot copy into /${p}: it is not a directory`,
+      );
     ensureDir(parentOf(p));
     const node: TreeNode = { type: 'dir', mode: 0o755, uid: dirOwner.uid, gid: dirOwner.gid, size: 0 };
     planned.set(p, node);
@@ -90,7 +94,13 @@ export function planCopy(input: CopyPlanInput): PlannedEntry[] {
     const o = owner(e);
     let mode = e.mode & 0o7777;
     if (input.chmod && e.type !== 'symlink') mode = input.chmod.apply(mode, e.type === 'dir');
-    const node: TreeNode = { type: e.type, mode, uid: o.uid, gid: o.gid, size: e.type === 'file' ? e.size : 0 };
+    const node: TreeNode = {
+      type: e.type,
+      mode,
+      uid: o.uid,
+      gid: o.gid,
+      size: e.type === 'file' ? e.size : 0,
+    };
     if (e.mtime !== undefined) node.mtime = e.mtime;
     if (e.linkname !== undefined) node.linkname = e.linkname;
     if (e.open) node.open = e.open;
@@ -107,14 +117,20 @@ export function planCopy(input: CopyPlanInput): PlannedEntry[] {
       if (target !== '') {
         const existing = lookup(target);
         if (existing && existing.type !== 'dir')
-          throw new KilnError('KILN_NOT_A_DIRECTORY', `${input.text}: cannot copy a directory onto /${target}: it is not a directory`);
+          throw new KilnError(
+            'KILN_NOT_A_DIRECTORY',
+            `${input.text}: cannot copy a directory onto /${target}: it is not a directory`,
+          );
         // Observed with BuildKit: a missing destination is created 0755 (owned by --chown's user), whatever the
         // source directory's mode, and --chmod does not apply to it.
         if (!existing) ensureDir(target);
       }
       for (const { rel, entry } of src.children ?? []) {
         // Hardlinks inside a copied tree name another member of the tree: rebase them onto the destination.
-        const e = entry.type === 'hardlink' && entry.linkname !== undefined && target !== '' ? { ...entry, linkname: `${target}/${entry.linkname}` } : entry;
+        const e =
+          entry.type === 'hardlink' && entry.linkname !== undefined && target !== ''
+            ? { ...entry, linkname: `${target}/${entry.linkname}` }
+            : entry;
         put(target === '' ? rel : `${target}/${rel}`, e);
       }
       continue;

@@ -3,8 +3,8 @@ import type { ContextEntry, ContextSource, PathFilter } from '@kiln/context';
 import { KilnError } from '../errors.js';
 import { toImagePath } from '../fs/posix-path.js';
 import type { FileTree } from '../fs/tree.js';
-import type { MatchedSource, SourceEntry } from './copy-plan.js';
 import type { BaseContentReader } from '../stage/stage-state.js';
+import type { MatchedSource, SourceEntry } from './copy-plan.js';
 
 /** Where COPY/ADD read: the build context, or another stage's (or image's) filesystem. */
 export interface CopySourceProvider {
@@ -50,7 +50,10 @@ function fromContextEntry(source: ContextSource, e: ContextEntry): SourceEntry {
 /** COPY sources from a build context, with `.dockerignore` applied (excluded files are invisible). */
 export function contextProvider(source: ContextSource, ignore: PathFilter | undefined): CopySourceProvider {
   const visible = (p: string, exclude?: PathFilter) => !ignore?.ignores(p) && !exclude?.ignores(p);
-  const statFollow = async (p: string, text: string): Promise<{ path: string; entry: ContextEntry } | undefined> => {
+  const statFollow = async (
+    p: string,
+    text: string,
+  ): Promise<{ path: string; entry: ContextEntry } | undefined> => {
     let cur = p;
     for (let hops = 0; hops < 40; hops++) {
       const e = await source.stat(cur === '' ? '.' : cur);
@@ -63,9 +66,14 @@ export function contextProvider(source: ContextSource, ignore: PathFilter | unde
   const children = async (dir: string, exclude?: PathFilter) => {
     const out: { rel: string; entry: SourceEntry }[] = [];
     const under = dir === '' ? undefined : dir;
-    for await (const e of source.list(under === undefined ? ignore ? { ignore } : {} : { under, ...(ignore ? { ignore } : {}) })) {
+    for await (const e of source.list(
+      under === undefined ? (ignore ? { ignore } : {}) : { under, ...(ignore ? { ignore } : {}) },
+    )) {
       if (!visible(e.path, exclude)) continue;
-      out.push({ rel: under === undefined ? e.path : e.path.slice(under.length + 1), entry: fromContextEntry(source, e) });
+      out.push({
+        rel: under === undefined ? e.path : e.path.slice(under.length + 1),
+        entry: fromContextEntry(source, e),
+      });
     }
     return out;
   };
@@ -79,17 +87,32 @@ export function contextProvider(source: ContextSource, ignore: PathFilter | unde
         paths = [];
         for await (const e of source.list(ignore ? { ignore } : {})) {
           const parts = e.path.split('/');
-          if (parts.length === segs.length && parts.every((p, i) => segs[i]!.test(p)) && visible(e.path, exclude))
+          if (
+            parts.length === segs.length &&
+            parts.every((p, i) => segs[i]!.test(p)) &&
+            visible(e.path, exclude)
+          )
             paths.push(e.path);
         }
         if (paths.length === 0)
-          throw new KilnError('KILN_SOURCE_NOT_FOUND', `${text}: no source files were specified by "${pattern}"`);
+          throw new KilnError(
+            'KILN_SOURCE_NOT_FOUND',
+            `${text}: no source files were specified by "${pattern}"`,
+          );
       }
       const out: MatchedSource[] = [];
       for (const p of paths) {
-        if (p !== '' && !visible(p, exclude)) throw new KilnError('KILN_SOURCE_NOT_FOUND', `${text}: "${pattern}" not found: excluded by .dockerignore`);
+        if (p !== '' && !visible(p, exclude))
+          throw new KilnError(
+            'KILN_SOURCE_NOT_FOUND',
+            `${text}: "${pattern}" not found: excluded by .dockerignore`,
+          );
         const hit = await statFollow(p, text);
-        if (!hit) throw new KilnError('KILN_SOURCE_NOT_FOUND', `${text}: "${pattern}" not found in the build context`);
+        if (!hit)
+          throw new KilnError(
+            'KILN_SOURCE_NOT_FOUND',
+            `${text}: "${pattern}" not found in the build context`,
+          );
         const m: MatchedSource = { path: p, entry: fromContextEntry(source, hit.entry) };
         if (hit.entry.type === 'dir') m.children = await children(hit.path, exclude);
         out.push(m);
@@ -127,12 +150,16 @@ export function treeProvider(tree: FileTree, base: BaseContentReader): CopySourc
         };
         walk('', 0);
         if (paths.length === 0)
-          throw new KilnError('KILN_SOURCE_NOT_FOUND', `${text}: no source files were specified by "${pattern}"`);
+          throw new KilnError(
+            'KILN_SOURCE_NOT_FOUND',
+            `${text}: no source files were specified by "${pattern}"`,
+          );
       }
       const out: MatchedSource[] = [];
       for (const p of paths) {
         const real = tree.resolve(p, true);
-        if (!tree.get(real)) throw new KilnError('KILN_SOURCE_NOT_FOUND', `${text}: "/${clean}" not found in the source stage`);
+        if (!tree.get(real))
+          throw new KilnError('KILN_SOURCE_NOT_FOUND', `${text}: "/${clean}" not found in the source stage`);
         const m: MatchedSource = { path: p, entry: entryOf(real) };
         if (tree.get(real)!.type === 'dir') {
           m.children = [];

@@ -11,7 +11,8 @@ export function exposedPorts(values: string[], text: string): string[] {
     const m = /^(\d+)(?:-(\d+))?(?:\/(\w+))?$/.exec(v);
     if (!m) throw new KilnError('KILN_BAD_PORT', `${text}: invalid port "${v}"`);
     const proto = (m[3] ?? 'tcp').toLowerCase();
-    if (!['tcp', 'udp', 'sctp'].includes(proto)) throw new KilnError('KILN_BAD_PORT', `${text}: invalid protocol "${proto}"`);
+    if (!['tcp', 'udp', 'sctp'].includes(proto))
+      throw new KilnError('KILN_BAD_PORT', `${text}: invalid protocol "${proto}"`);
     const lo = Number(m[1]);
     const hi = m[2] === undefined ? lo : Number(m[2]);
     if (hi < lo || hi > 65535) throw new KilnError('KILN_BAD_PORT', `${text}: invalid port range "${v}"`);
@@ -34,7 +35,10 @@ export function parseDuration(s: string, flag: string): number {
     consumed = re.lastIndex;
   }
   if (consumed !== s.length || s.length === 0)
-    throw new KilnError('KILN_BAD_DURATION', `invalid duration "${s}" for --${flag} (expected e.g. 30s, 1m30s)`);
+    throw new KilnError(
+      'KILN_BAD_DURATION',
+      `invalid duration "${s}" for --${flag} (expected e.g. 30s, 1m30s)`,
+    );
   return Math.round(total);
 }
 

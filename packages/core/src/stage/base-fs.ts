@@ -2,8 +2,8 @@ import { createReadStream } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import path from 'node:path';
 import { buildFileIndex, extractLayer } from '@kiln/snapshot';
-import type { LayerRecord } from '../image/layer-record.js';
 import { FileTree, type TreeNode } from '../fs/tree.js';
+import type { LayerRecord } from '../image/layer-record.js';
 import type { StageFilesystem } from './stage-state.js';
 
 /** Files whose content kiln needs from a base image without extracting it: user and group names. */
@@ -14,7 +14,10 @@ const CAPTURE = new Set(['etc/passwd', 'etc/group']);
  * cached on disk per layer digest), and file contents are extracted into the work directory only when a
  * `COPY --from` needs them.
  */
-export function baseFilesystem(layers: LayerRecord[], opts: { workDir: string; cacheDir?: string; signal?: AbortSignal }): StageFilesystem {
+export function baseFilesystem(
+  layers: LayerRecord[],
+  opts: { workDir: string; cacheDir?: string; signal?: AbortSignal },
+): StageFilesystem {
   let tree: Promise<FileTree> | undefined;
   let index: Awaited<ReturnType<typeof buildFileIndex>> | undefined;
   let rootfs: Promise<string> | undefined;
@@ -26,7 +29,14 @@ export function baseFilesystem(layers: LayerRecord[], opts: { workDir: string; c
     const t = new FileTree();
     for (const [p, e] of index.entries()) {
       if (p === '') continue;
-      const node: TreeNode = { type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size, mtime: e.mtimeMs };
+      const node: TreeNode = {
+        type: e.type,
+        mode: e.mode,
+        uid: e.uid,
+        gid: e.gid,
+        size: e.size,
+        mtime: e.mtimeMs,
+      };
       if (e.linkname) node.linkname = e.linkname;
       t.set(p, node);
     }
@@ -34,7 +44,11 @@ export function baseFilesystem(layers: LayerRecord[], opts: { workDir: string; c
   };
   const extractAll = async () => {
     const dir = await mkdtemp(path.join(opts.workDir, 'base-'));
-    for (const l of layers) await extractLayer(await l.open(), dir, { ownership: 'ignore', ...(opts.signal ? { signal: opts.signal } : {}) });
+    for (const l of layers)
+      await extractLayer(await l.open(), dir, {
+        ownership: 'ignore',
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
     return dir;
   };
   return {

@@ -1,9 +1,9 @@
 import type { Instruction } from '@kiln/dockerfile';
 import { KilnError } from '../errors.js';
+import { resolveAgainst } from '../fs/posix-path.js';
 import type { HistoryEntry } from '../image/config.js';
 import { setEnv } from '../image/config.js';
 import { commandLine, exposedPorts } from '../instructions/metadata.js';
-import { resolveAgainst } from '../fs/posix-path.js';
 import type { StageState } from './stage-state.js';
 
 /** What dispatching one instruction produced for history and events. */
@@ -39,7 +39,11 @@ export function applyMetadata(state: StageState, ins: Instruction): DispatchOutc
     case 'volume':
       c.Volumes ??= {};
       for (const v of ins.paths) {
-        if (v.trim() === '') throw new KilnError('KILN_BAD_VOLUME', `${ins.original}: VOLUME specified can not be an empty string`);
+        if (v.trim() === '')
+          throw new KilnError(
+            'KILN_BAD_VOLUME',
+            `${ins.original}: VOLUME specified can not be an empty string`,
+          );
         c.Volumes[v] = {};
       }
       return { createdBy: `VOLUME [${ins.paths.join(' ')}]`, layer: false };
@@ -91,7 +95,12 @@ export function nextWorkdir(state: StageState, path: string): string {
 }
 
 /** Adds a history entry. */
-export function addHistory(state: StageState, createdBy: string, emptyLayer: boolean, created?: string): void {
+export function addHistory(
+  state: StageState,
+  createdBy: string,
+  emptyLayer: boolean,
+  created?: string,
+): void {
   const h: HistoryEntry = { created_by: createdBy, comment: 'kiln' };
   if (created) h.created = created;
   if (emptyLayer) h.empty_layer = true;

@@ -1,6 +1,5 @@
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
-import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -13,8 +12,18 @@ import { toImagePath } from '../fs/posix-path.js';
 import type { FileTree, TreeNode } from '../fs/tree.js';
 import { resolveChown, type UserDatabase } from '../fs/users.js';
 import { writeLayer } from '../image/write-layer.js';
-import { type MatchedSource, type PlannedEntry, planCopy, type SourceEntry } from '../instructions/copy-plan.js';
-import { type CopySourceProvider, contextProvider, isWildcard, treeProvider } from '../instructions/copy-sources.js';
+import {
+  type MatchedSource,
+  type PlannedEntry,
+  planCopy,
+  type SourceEntry,
+} from '../instructions/copy-plan.js';
+import {
+  type CopySourceProvider,
+  contextProvider,
+  isWildcard,
+  treeProvider,
+} from '../instructions/copy-sources.js';
 import { baseFilesystem } from './base-fs.js';
 import { addHistory } from './dispatch.js';
 import { runStage, type StageContext } from './run-stage.js';
@@ -44,7 +53,13 @@ function userDatabase(state: StageState, tree: FileTree): UserDatabase {
 }
 
 /** Adds a layer made of `entries` to the stage: tree, layer list, diff_ids, history. */
-async function commitLayer(ctx: StageContext, state: StageState, tree: FileTree, entries: PlannedEntry[], createdBy: string) {
+async function commitLayer(
+  ctx: StageContext,
+  state: StageState,
+  tree: FileTree,
+  entries: PlannedEntry[],
+  createdBy: string,
+) {
   const rec = await writeLayer(entries, {
     workDir: ctx.workDir,
     deterministic: ctx.deterministic,
@@ -78,7 +93,8 @@ export async function applyWorkdir(ctx: StageContext, state: StageState, ins: Wo
     addHistory(state, `WORKDIR ${abs}`, true, ctx.created);
     return undefined;
   }
-  if (existing) throw new KilnError('KILN_NOT_A_DIRECTORY', `${ins.original}: /${real} exists and is not a directory`);
+  if (existing)
+    throw new KilnError('KILN_NOT_A_DIRECTORY', `${ins.original}: /${real} exists and is not a directory`);
   const user = state.config.config.User;
   const owner = user ? await resolveChown(user, userDatabase(state, tree)) : { uid: 0, gid: 0 };
   const entries: PlannedEntry[] = [];
@@ -90,7 +106,10 @@ export async function applyWorkdir(ctx: StageContext, state: StageState, ins: Wo
   return commitLayer(ctx, state, tree, entries, `WORKDIR ${abs}`);
 }
 
-async function providerFor(ctx: StageContext, ins: CopyInstruction | AddInstruction): Promise<{ provider: CopySourceProvider; fromContext: boolean }> {
+async function providerFor(
+  ctx: StageContext,
+  ins: CopyInstruction | AddInstruction,
+): Promise<{ provider: CopySourceProvider; fromContext: boolean }> {
   if (ins.kind === 'copy' && ins.fromResolved) {
     const from = ins.fromResolved;
     if (from.kind === 'stage') {
@@ -98,16 +117,23 @@ async function providerFor(ctx: StageContext, ins: CopyInstruction | AddInstruct
       return { provider: treeProvider(await src.tree(), src.fs.base), fromContext: false };
     }
     const img = await ctx.images.resolve(from.ref, ctx.platform);
-    const fs = baseFilesystem(img.layers, { workDir: ctx.workDir, ...(ctx.cacheDir ? { cacheDir: ctx.cacheDir } : {}) });
+    const fs = baseFilesystem(img.layers, {
+      workDir: ctx.workDir,
+      ...(ctx.cacheDir ? { cacheDir: ctx.cacheDir } : {}),
+    });
     return { provider: treeProvider(await fs.tree(), fs.base), fromContext: false };
   }
   if (!ctx.context)
-    throw new KilnError('KILN_NO_CONTEXT', `${ins.original}: ${ins.kind.toUpperCase()} needs a build context, and this build has none`);
+    throw new KilnError(
+      'KILN_NO_CONTEXT',
+      `${ins.original}: ${ins.kind.toUpperCase()} needs a build context, and this build has none`,
+    );
   return { provider: contextProvider(ctx.context, ctx.ignore), fromContext: true };
 }
 
 const isUrl = (s: string) => /^https?:\/\//i.test(s);
-const isGit = (s: string) => /^git@|^git:\/\/|\.git(#|$)/.test(s) && !/^https?:\/\/[^#]*\.(tar|tgz|gz)/.test(s);
+const isGit = (s: string) =>
+  /^git@|^git:\/\/|\.git(#|$)/.test(s) && !/^https?:\/\/[^#]*\.(tar|tgz|gz)/.test(s);
 
 /** Whether a file's first bytes are a tar archive, plain or compressed, the way ADD recognises archives. */
 function archiveKind(head: Buffer): 'gzip' | 'bzip2' | 'xz' | 'tar' | undefined {
@@ -143,11 +169,19 @@ async function archiveSource(ctx: StageContext, name: string, stream: Readable):
   for await (const { header: h, body } of readTar(stream)) {
     const rel = toImagePath(h.name);
     if (rel === '') continue;
-    const entry: SourceEntry = { type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, size: 0, mtime: h.mtimeMs };
+    const entry: SourceEntry = {
+      type: h.type,
+      mode: h.mode,
+      uid: h.uid,
+      gid: h.gid,
+      size: 0,
+      mtime: h.mtimeMs,
+    };
     if (h.type === 'symlink') entry.linkname = h.linkname;
     // A hardlink names another archive member; inside the destination it names that member's new path.
     if (h.type === 'hardlink') entry.linkname = toImagePath(h.linkname);
-    if (h.type === 'char' || h.type === 'block') Object.assign(entry, { devmajor: h.devmajor, devminor: h.devminor });
+    if (h.type === 'char' || h.type === 'block')
+      Object.assign(entry, { devmajor: h.devmajor, devminor: h.devminor });
     if (h.type === 'file') {
       const file = path.join(dir, String(n++));
       await pipeline(Readable.from(body()), createWriteStream(file));
@@ -158,7 +192,12 @@ async function archiveSource(ctx: StageContext, name: string, stream: Readable):
     seen.set(rel, children.length);
     children.push({ rel, entry });
   }
-  return { path: name, entry: { type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0 }, children, keepOwner: true };
+  return {
+    path: name,
+    entry: { type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0 },
+    children,
+    keepOwner: true,
+  };
 }
 
 /**
@@ -176,7 +215,10 @@ export async function applyCopy(ctx: StageContext, state: StageState, ins: CopyI
   const local = ins.sources.filter((s) => !(ins.kind === 'add' && (isUrl(s) || isGit(s))));
   for (const s of ins.sources) {
     if (ins.kind === 'add' && isGit(s))
-      throw new KilnError('KILN_UNSUPPORTED', `${ins.original}: ADD of a git repository is not supported yet`);
+      throw new KilnError(
+        'KILN_UNSUPPORTED',
+        `${ins.original}: ADD of a git repository is not supported yet`,
+      );
     if (ins.kind === 'add' && isUrl(s))
       throw new KilnError('KILN_UNSUPPORTED', `${ins.original}: ADD of a URL is not supported yet`);
   }
@@ -200,7 +242,17 @@ export async function applyCopy(ctx: StageContext, state: StageState, ins: CopyI
   }
   for (const h of ins.heredocSources) {
     const data = Buffer.from(h.data);
-    sources.push({ path: h.path, entry: { type: 'file', mode: 0o644, uid: 0, gid: 0, size: data.length, open: () => Readable.from([data]) } });
+    sources.push({
+      path: h.path,
+      entry: {
+        type: 'file',
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        size: data.length,
+        open: () => Readable.from([data]),
+      },
+    });
   }
   const multiple = ins.sources.length + ins.heredocSources.length > 1 || ins.sources.some(isWildcard);
   const entries = planCopy({
@@ -214,8 +266,16 @@ export async function applyCopy(ctx: StageContext, state: StageState, ins: CopyI
     multiple,
     text: ins.original,
   });
-  if (ctx.epoch !== undefined) for (const e of entries) if (e.node.mtime === undefined || e.node.mtime > ctx.epoch * 1000) e.node.mtime = ctx.epoch * 1000;
-  return commitLayer(ctx, state, tree, entries, `${ins.kind.toUpperCase()} ${ins.sources.join(' ')} ${ins.dest}`);
+  if (ctx.epoch !== undefined)
+    for (const e of entries)
+      if (e.node.mtime === undefined || e.node.mtime > ctx.epoch * 1000) e.node.mtime = ctx.epoch * 1000;
+  return commitLayer(
+    ctx,
+    state,
+    tree,
+    entries,
+    `${ins.kind.toUpperCase()} ${ins.sources.join(' ')} ${ins.dest}`,
+  );
 }
 
 async function readHead(open: () => Promise<Readable> | Readable): Promise<Buffer> {

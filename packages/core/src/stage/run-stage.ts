@@ -1,5 +1,11 @@
 import type { ContextSource, PathFilter } from '@kiln/context';
-import { type BuildPlan, expandInstruction, type Instruction, parseInstruction, resolveArgValue } from '@kiln/dockerfile';
+import {
+  type BuildPlan,
+  expandInstruction,
+  type Instruction,
+  parseInstruction,
+  resolveArgValue,
+} from '@kiln/dockerfile';
 import { KilnError } from '../errors.js';
 import type { BuildEvent } from '../events.js';
 import type { Executor } from '../executor.js';
@@ -7,9 +13,9 @@ import { emptyConfig } from '../image/config.js';
 import type { ImageAccess, PlatformSpec } from '../image/images.js';
 import type { InstructionTiming } from '../options.js';
 import { baseFilesystem } from './base-fs.js';
-import { applyCopy, applyWorkdir } from './filesystem-steps.js';
 import { addHistory, applyMetadata } from './dispatch.js';
-import { emptyFilesystem, StageState, type StageFilesystem } from './stage-state.js';
+import { applyCopy, applyWorkdir } from './filesystem-steps.js';
+import { emptyFilesystem, type StageFilesystem, StageState } from './stage-state.js';
 
 /** Everything a stage needs from the build. */
 export interface StageContext {
@@ -69,7 +75,15 @@ async function openBase(ctx: StageContext, index: number): Promise<StageState> {
   }
   const platform = stage.platform ? ctx.images.platform(stage.platform) : ctx.platform;
   const img = await ctx.images.resolve(base.ref, platform);
-  return new StageState(img.config, img.layers, baseFilesystem(img.layers, { workDir: ctx.workDir, ...(ctx.cacheDir ? { cacheDir: ctx.cacheDir } : {}), ...(ctx.signal ? { signal: ctx.signal } : {}) }));
+  return new StageState(
+    img.config,
+    img.layers,
+    baseFilesystem(img.layers, {
+      workDir: ctx.workDir,
+      ...(ctx.cacheDir ? { cacheDir: ctx.cacheDir } : {}),
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+    }),
+  );
 }
 
 async function execute(ctx: StageContext, index: number): Promise<StageResult> {
@@ -79,7 +93,12 @@ async function execute(ctx: StageContext, index: number): Promise<StageResult> {
     type: 'stage-start',
     stage: index,
     ...(stage.name ? { name: stage.name } : {}),
-    base: stage.base.kind === 'image' ? stage.base.ref : stage.base.kind === 'stage' ? `stage ${stage.base.index}` : 'scratch',
+    base:
+      stage.base.kind === 'image'
+        ? stage.base.ref
+        : stage.base.kind === 'stage'
+          ? `stage ${stage.base.index}`
+          : 'scratch',
   });
   const state = await openBase(ctx, index);
   // Build args in scope start empty in every stage; predefined platform args come only when declared.
@@ -96,7 +115,13 @@ async function execute(ctx: StageContext, index: number): Promise<StageResult> {
   return { state, durationMs };
 }
 
-async function step(ctx: StageContext, stageIndex: number, state: StageState, raw: Instruction, n: number): Promise<void> {
+async function step(
+  ctx: StageContext,
+  stageIndex: number,
+  state: StageState,
+  raw: Instruction,
+  n: number,
+): Promise<void> {
   ctx.signal?.throwIfAborted();
   const started = performance.now();
   const location = { line: raw.range.start.line, column: raw.range.start.column };
@@ -135,12 +160,26 @@ async function step(ctx: StageContext, stageIndex: number, state: StageState, ra
     }
   } catch (e) {
     if (e instanceof KilnError && !e.location)
-      throw new KilnError(e.code, `${ctx.dockerfileName}:${location.line}: ${e.message}`, { cause: e.cause ?? e, location: { file: ctx.dockerfileName, ...location } });
+      throw new KilnError(e.code, `${ctx.dockerfileName}:${location.line}: ${e.message}`, {
+        cause: e.cause ?? e,
+        location: { file: ctx.dockerfileName, ...location },
+      });
     if (e instanceof Error && !(e instanceof KilnError))
-      throw new KilnError('KILN_STEP_FAILED', `${ctx.dockerfileName}:${location.line}: ${raw.original}: ${e.message}`, { cause: e, location: { file: ctx.dockerfileName, ...location } });
+      throw new KilnError(
+        'KILN_STEP_FAILED',
+        `${ctx.dockerfileName}:${location.line}: ${raw.original}: ${e.message}`,
+        { cause: e, location: { file: ctx.dockerfileName, ...location } },
+      );
     throw e;
   }
   const durationMs = performance.now() - started;
   ctx.timings.push({ stage: stageIndex, text: raw.original, line: location.line, durationMs });
-  ctx.emit({ type: 'instruction-end', stage: stageIndex, index: n, text: raw.original, durationMs, ...(layer ? { layer } : {}) });
+  ctx.emit({
+    type: 'instruction-end',
+    stage: stageIndex,
+    index: n,
+    text: raw.original,
+    durationMs,
+    ...(layer ? { layer } : {}),
+  });
 }

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
+import { cloneTree, FileTree } from '../fs/tree.js';
 import { cloneConfig, envToMap, type ImageConfigFile } from '../image/config.js';
 import type { LayerRecord } from '../image/layer-record.js';
-import { cloneTree, FileTree } from '../fs/tree.js';
 
 /** Reads files of the base image that kiln did not write itself (the content is in the base layers). */
 export interface BaseContentReader {

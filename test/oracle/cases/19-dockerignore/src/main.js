@@ -1,1 +1,1 @@
-src/main.js
+src / main.js;

@@ -31,6 +31,18 @@ export interface DockerArchiveManifestEntry {
   Layers: string[];
 }
 
+/** The state of an archive being written: the temp file, the append position, what it holds. */
+interface ArchiveWriter {
+  tmp: string;
+  fh: FileHandle;
+  pos: number;
+  /** Serialises appends (a tar is sequential). */
+  lock: Promise<unknown>;
+  /** digest → entry name. */
+  written: Map<Digest, string>;
+  images: DockerArchiveManifestEntry[];
+}
+
 const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
 const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
 
@@ -241,13 +253,17 @@ export class DockerArchive implements ImageStore {
     );
   }
 
-  async #open() {
-    if (!this.#writer) {
+  #opening: Promise<ArchiveWriter> | undefined;
+
+  /** The temp file being written (memoised: concurrent putBlob calls share one writer). */
+  #open() {
+    this.#opening ??= (async () => {
       const tmp = tempPath(this.file);
       const fh = await open(tmp, 'w');
       this.#writer = { tmp, fh, pos: 0, lock: Promise.resolve(), written: new Map(), images: [] };
-    }
-    return this.#writer;
+      return this.#writer;
+    })();
+    return this.#opening;
   }
 
   async hasBlob(desc: Descriptor): Promise<boolean> {
@@ -367,6 +383,7 @@ export class DockerArchive implements ImageStore {
     const w = this.#writer;
     if (!w) return;
     this.#writer = undefined;
+    this.#opening = undefined;
     try {
       await w.lock;
       if (!w.images.length)

@@ -153,7 +153,7 @@ export function openImageAccess(options: BuildOptions, emit: (e: BuildEvent) => 
         if (store instanceof OciLayout && store.tag) out.tag = store.tag;
         return out;
       }
-      let ref;
+      let ref: ReturnType<typeof parseReference>;
       try {
         ref = parseReference(spec);
       } catch (e) {

@@ -57,7 +57,7 @@ export function contextProvider(source: ContextSource, ignore: PathFilter | unde
     let cur = p;
     for (let hops = 0; hops < 40; hops++) {
       const e = await source.stat(cur === '' ? '.' : cur);
-      if (!e || e.type !== 'symlink') return e ? { path: cur, entry: e } : undefined;
+      if (e?.type !== 'symlink') return e ? { path: cur, entry: e } : undefined;
       const target = e.linkname ?? '';
       cur = toImagePath(target.startsWith('/') ? target : path.join(path.dirname(`/${cur}`), target));
     }

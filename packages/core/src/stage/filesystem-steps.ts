@@ -40,7 +40,7 @@ function userDatabase(state: StageState, tree: FileTree): UserDatabase {
   const read = async (p: string) => {
     const real = tree.resolve(p, true);
     const n = tree.get(real);
-    if (!n || n.type !== 'file') return undefined;
+    if (n?.type !== 'file') return undefined;
     if (n.open) {
       const c = await n.open();
       return (await readAll(c instanceof Readable ? c : Readable.from(c))).toString('utf8');

@@ -89,6 +89,6 @@ export interface DockerfileAst {
 
 /** Options for `parseDockerfile`. */
 export interface ParseOptions {
-  /** Only parse: skip the parse-time lint rules (used by benchmarks). Default false. */
+  /** Drop the parse-time warnings (NoEmptyContinuation); planBuild then reports none of them. Default false. */
   skipChecks?: boolean;
 }

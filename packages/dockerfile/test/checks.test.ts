@@ -148,3 +148,25 @@ describe('# check= directive', () => {
     expect(() => planBuild(`# check=${v}\nFROM a`)).toThrow(DockerfileError);
   });
 });
+
+describe('InvalidDefaultArgInFrom and skipChecks', () => {
+  test('a global ARG whose default gives an invalid base name warns even when a build arg fixes it', () => {
+    expect(warned('ARG TAG\nFROM alpine:${TAG}', { buildArgs: { TAG: '3' } })).toEqual([
+      'InvalidDefaultArgInFrom@2',
+    ]);
+    expect(warned('ARG IMG=\nFROM ${IMG}', { buildArgs: { IMG: 'x' } })).toEqual([
+      'InvalidDefaultArgInFrom@2',
+    ]);
+  });
+  test('a usable default does not warn', () => {
+    expect(warned('ARG TAG=3\nFROM alpine:${TAG}')).toEqual([]);
+    expect(() => planBuild('ARG TAG\nFROM alpine:${TAG}')).not.toThrow();
+    expect(warned('ARG TAG\nFROM alpine:${TAG}')).toEqual(['InvalidDefaultArgInFrom@2']);
+    expect(warned('ARG TAG\nFROM alpine:${TAG:-latest}')).toEqual([]);
+  });
+  test('parseDockerfile skipChecks drops parse-time warnings', async () => {
+    const { parseDockerfile } = await import('@kiln/dockerfile');
+    expect(parseDockerfile('FROM a\nRUN a \\\n\nb', { skipChecks: true }).warnings).toEqual([]);
+    expect(parseDockerfile('FROM a\nRUN a \\\n\nb').warnings).toHaveLength(1);
+  });
+});

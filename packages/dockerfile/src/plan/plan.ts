@@ -76,12 +76,20 @@ export function planBuild(textOrAst: string | DockerfileAst, opts: PlanOptions =
   }
   const declared = new Set<string>();
   const declaredGlobal = new Set<string>();
+  // The same scope with defaults only (no build args), for InvalidDefaultArgInFrom.
+  const defaultsEnv = new Map(globalEnv);
   for (const ins of globals) {
     for (const a of ins.args) {
       declared.add(a.key);
       declaredGlobal.add(a.key);
       const r = resolveArgValue(a, { buildArgs, globalArgs: globalEnv, env: globalEnv, escape: escapeToken });
       if (r.value !== undefined) globalEnv.set(a.key, r.value);
+      try {
+        const d = resolveArgValue(a, { globalArgs: defaultsEnv, env: defaultsEnv, escape: escapeToken });
+        if (d.value !== undefined) defaultsEnv.set(a.key, d.value);
+      } catch {
+        // A default that cannot expand without build args (`${X:?}`) only matters if used.
+      }
     }
   }
 
@@ -112,6 +120,8 @@ export function planBuild(textOrAst: string | DockerfileAst, opts: PlanOptions =
       }
     }
     const image = r.result;
+    const usedGlobals = [...r.matched, ...r.unmatched].filter((n) => declaredGlobal.has(n));
+    if (usedGlobals.length > 0) checkDefaultArgs(from, usedGlobals);
     if (image === '') {
       throw new DockerfileError(
         'INVALID_ARGUMENTS',
@@ -191,6 +201,18 @@ export function planBuild(textOrAst: string | DockerfileAst, opts: PlanOptions =
       );
     }
     return { kind: 'stage', index };
+  }
+
+  function checkDefaultArgs(from: FromInstruction, used: string[]): void {
+    let withDefaults: string;
+    try {
+      withDefaults = expandWordWithMatches(from.image, defaultsEnv, { escape: escapeToken }).result;
+    } catch {
+      return;
+    }
+    if (!looksLikeImageName(withDefaults)) {
+      linter.warn(rules.InvalidDefaultArgInFrom, from.range, used.join(', '));
+    }
   }
 
   function fromChecks(from: FromInstruction, index: number): void {
@@ -276,6 +298,18 @@ export function planBuild(textOrAst: string | DockerfileAst, opts: PlanOptions =
     unusedBuildArgs,
     warnings: checked,
   };
+}
+
+/** A loose image reference check: non-empty, no blanks, no dangling `:`/`@`, no empty path part. */
+function looksLikeImageName(ref: string): boolean {
+  return (
+    ref !== '' &&
+    !/\s/.test(ref) &&
+    !/[:@/]$/.test(ref) &&
+    !ref.startsWith('/') &&
+    !ref.includes('//') &&
+    !ref.includes(':@')
+  );
 }
 
 function applyCheckConfig(ast: DockerfileAst, warnings: BuildPlan['warnings'], override?: string) {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUILDAH_ARTIFACTS, compareImages, inspectImage } from './lib/compare.js';
-import { execTool } from './lib/exec.js';
+import { copyImage } from './lib/copy-image.js';
 import { cleanupBuildah, type OracleBuildResult, oracleBuild } from './lib/oracle.js';
 import { testEnv } from './lib/test-env.js';
 
@@ -127,20 +127,8 @@ describe('oracle harness', () => {
     const dir = await mkdtemp(join(tmpdir(), 'kiln-harness-refs-'));
     try {
       const archive = join(dir, 'img.tar');
-      await execTool('skopeo', [
-        'copy',
-        '--quiet',
-        '--src-tls-verify=false',
-        `docker://${buildkit.ref}`,
-        `docker-archive:${archive}`,
-      ]);
-      await execTool('skopeo', [
-        'copy',
-        '--quiet',
-        '--src-tls-verify=false',
-        `docker://${buildah.ref}`,
-        `oci:${dir}/layout:x`,
-      ]);
+      await copyImage(buildkit.ref, `docker-archive:${archive}`);
+      await copyImage(buildah.ref, `oci:${dir}/layout:x`);
       const r = await compareImages(`docker-archive:${archive}`, `oci:${dir}/layout:x`, {
         ignorePaths: BUILDAH_ARTIFACTS,
       });
@@ -224,13 +212,7 @@ describe('oracle harness', () => {
     const dir = await mkdtemp(join(tmpdir(), 'kiln-harness-layers-'));
     try {
       const archive = join(dir, 'img.tar');
-      await execTool('skopeo', [
-        'copy',
-        '--quiet',
-        '--src-tls-verify=false',
-        `docker://${buildkit.ref}`,
-        `docker-archive:${archive}`,
-      ]);
+      await copyImage(buildkit.ref, `docker-archive:${archive}`);
       const self = await compareImages(buildkit.ref, `docker-archive:${archive}`, { layers: true });
       expect(self.layerDiff).toEqual([]);
       expect(self.same).toBe(true);
@@ -241,5 +223,57 @@ describe('oracle harness', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('keeps Docker config extensions (Healthcheck, Shell, OnBuild) of schema2 images in the comparison', async () => {
+    const dir = join(ctx, 'ext');
+    await mkdir(dir, { recursive: true });
+    const lines = [
+      `FROM ${env.images.busybox}`,
+      'SHELL ["/bin/sh", "-ec"]',
+      'HEALTHCHECK --interval=30s --timeout=5s --retries=4 CMD wget -q -O- http://localhost/ || exit 1',
+      'ONBUILD LABEL from.onbuild=yes',
+      'STOPSIGNAL SIGTERM',
+      'VOLUME /data',
+    ];
+    await writeFile(join(dir, 'Dockerfile'), `${lines.join('\n')}\n`);
+    await writeFile(
+      join(dir, 'Dockerfile.nohc'),
+      `${lines.filter((l) => !l.startsWith('HEALTHCHECK')).join('\n')}\n`,
+    );
+    const a = await oracleBuild({
+      contextDir: dir,
+      ref: `${env.registry}/harness/ext:buildkit`,
+      builder: 'buildkit',
+    });
+    const b = await oracleBuild({
+      contextDir: dir,
+      ref: `${env.registry}/harness/ext:buildah`,
+      builder: 'buildah',
+      format: 'docker',
+    });
+    const r = await compareImages(a.ref, b.ref);
+    expect(r.configDiff).toEqual([]);
+    expect(r.configA.config).toMatchObject({
+      Shell: ['/bin/sh', '-ec'],
+      OnBuild: ['LABEL from.onbuild=yes'],
+      StopSignal: 'SIGTERM',
+      Volumes: { '/data': {} },
+      Healthcheck: {
+        Test: ['CMD-SHELL', 'wget -q -O- http://localhost/ || exit 1'],
+        Interval: 30_000_000_000,
+        Timeout: 5_000_000_000,
+        Retries: 4,
+      },
+    });
+    const c = await oracleBuild({
+      contextDir: dir,
+      dockerfile: 'Dockerfile.nohc',
+      ref: `${env.registry}/harness/ext:nohc`,
+      builder: 'buildkit',
+    });
+    expect((await compareImages(a.ref, c.ref)).configDiff).toEqual([
+      expect.stringMatching(/^config\.Healthcheck: A=\{.*\} B=\(unset\)$/),
+    ]);
   });
 });

@@ -10,7 +10,7 @@ export interface InspectedImage {
   mediaType: string | undefined;
   /** The top-level manifest (or index) as parsed JSON. */
   manifest: Record<string, unknown>;
-  /** The image config of the (platform-resolved) image, as parsed JSON. */
+  /** The image config blob of the (platform-resolved) image as stored, parsed (Docker extensions kept). */
   config: ImageConfigJson;
   /** `skopeo inspect` output (Digest, RepoTags, Created, Layers, Env, Labels, ...). */
   summary: Record<string, unknown>;
@@ -29,8 +29,8 @@ export interface ImageConfigJson {
 }
 
 /**
- * inspectImage: reads an image with `skopeo inspect` (three calls: raw manifest, config,
- * summary), which is itself a check that skopeo accepts the manifest and config. `ref` is
+ * inspectImage: reads an image with `skopeo inspect` (three calls: raw manifest, raw
+ * config blob, summary), which is itself a check that skopeo accepts the manifest and config. `ref` is
  * any skopeo reference or a bare `HOST/repo:tag`; the test TLS registry's CA and
  * password are used automatically (see `accessFor`).
  * @public
@@ -39,7 +39,9 @@ export async function inspectImage(ref: string, access?: RegistryAccess): Promis
   const src = skopeoRef(ref);
   const flags = skopeoAccessFlags(ref, '', access);
   const run = (...extra: string[]) => execTool('skopeo', ['inspect', ...flags, ...extra, src]);
-  const [raw, config, summary] = await Promise.all([run('--raw'), run('--config'), run()]);
+  // `--config --raw` is the config blob as stored; plain `--config` converts it to OCI's
+  // schema, which drops Docker's extensions (Healthcheck, Shell, OnBuild, ...).
+  const [raw, config, summary] = await Promise.all([run('--raw'), run('--config', '--raw'), run()]);
   const manifest = JSON.parse(raw.stdout) as Record<string, unknown>;
   return {
     digest: `sha256:${createHash('sha256').update(raw.stdout, 'utf8').digest('hex')}`,

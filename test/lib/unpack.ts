@@ -30,8 +30,9 @@ export interface UnpackedImage {
   bundle: string;
   /** The unpacked root filesystem. */
   rootfs: string;
-  /** The image manifest (platform-resolved by skopeo). */
+  /** The image manifest in the OCI layout (platform-resolved, converted to OCI by skopeo). */
   manifest: { layers: { digest: string; mediaType: string; size: number }[]; [key: string]: unknown };
+  /** The config blob as the source stores it (Docker extensions such as Healthcheck kept). */
   config: ImageConfigJson;
   /** Removes the work dir. */
   cleanup(): Promise<void>;
@@ -74,10 +75,17 @@ export async function umociUnpack(ref: string, opts: UnpackOptions = {}): Promis
       manifests: { digest: string }[];
     };
     const blob = (digest: string) => readFile(join(layout, 'blobs', ...digest.split(':')), 'utf8');
-    const manifest = JSON.parse(await blob(index.manifests[0]!.digest)) as UnpackedImage['manifest'] & {
-      config: { digest: string };
-    };
-    const config = JSON.parse(await blob(manifest.config.digest)) as ImageConfigJson;
+    const manifest = JSON.parse(await blob(index.manifests[0]!.digest)) as UnpackedImage['manifest'];
+    // The config as the source stores it: the copy into the OCI layout converted a Docker
+    // schema2 config to OCI's schema, dropping Healthcheck, Shell, OnBuild and the like.
+    const source = await execTool('skopeo', [
+      'inspect',
+      '--config',
+      '--raw',
+      ...skopeoAccessFlags(ref, '', opts.access),
+      skopeoRef(ref),
+    ]);
+    const config = JSON.parse(source.stdout) as ImageConfigJson;
     return {
       dir,
       layout,

@@ -15,6 +15,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { copyImage } from '../lib/copy-image.js';
 import { execTool, TestHarnessError } from '../lib/exec.js';
 import { unmountBelow } from '../lib/mounts.js';
 import { debianMirror } from './debian-mirror.js';
@@ -201,15 +202,14 @@ async function finishImage(
  */
 export async function pushBaseImages(built: BaseImageLayouts, target: PushTarget): Promise<SeededImages> {
   const timings: Record<string, number> = {};
+  const access = { certDir: target.certDir, creds: target.creds };
   const push = async (image: BuiltBaseImage, dest: string, v2s2: boolean): Promise<string> => {
-    const digestFile = join(image.layout, `.digest-${Math.random().toString(36).slice(2)}`);
-    const args = ['copy', '--quiet', '--digestfile', digestFile, ...skopeoDestFlags(target)];
-    if (v2s2) args.push('--format', 'v2s2');
     const t0 = performance.now();
-    await execTool('skopeo', [...args, image.ociRef, `docker://${dest}`]);
+    const digest = await copyImage(image.ociRef, dest, {
+      destAccess: access,
+      format: v2s2 ? 'v2s2' : undefined,
+    });
     timings[`push ${dest}`] = Math.round(performance.now() - t0);
-    const digest = (await readFile(digestFile, 'utf8')).trim();
-    await rm(digestFile, { force: true });
     return digest;
   };
   const h = target.host;
@@ -242,13 +242,6 @@ export async function pushBaseImages(built: BaseImageLayouts, target: PushTarget
     oci: { busybox: built.busybox.ociRef, debian: built.debian?.ociRef },
     timings: { ...built.timings, ...timings },
   };
-}
-
-/** skopeo flags for writing to `target`. @internal */
-export function skopeoDestFlags(target: PushTarget): string[] {
-  const flags = target.certDir ? ['--dest-cert-dir', target.certDir] : ['--dest-tls-verify=false'];
-  if (target.creds) flags.push('--dest-creds', `${target.creds.user}:${target.creds.password}`);
-  return flags;
 }
 
 function ociArchitecture(): string {

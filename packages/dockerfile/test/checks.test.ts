@@ -170,3 +170,15 @@ describe('InvalidDefaultArgInFrom and skipChecks', () => {
     expect(parseDockerfile('FROM a\nRUN a \\\n\nb').warnings).toHaveLength(1);
   });
 });
+
+describe('ConsistentInstructionCasing scope', () => {
+  test('global ARGs before the first FROM are not counted or flagged', () => {
+    expect(warned('arg A=1\narg B=2\narg C=3\nFROM a\nRUN x')).toEqual([]);
+  });
+  test('ONBUILD triggers are not counted separately', () => {
+    expect(warned('FROM a\nONBUILD run x')).toEqual([]);
+  });
+  test('a tie counts as upper case', () => {
+    expect(warned('FROM a\nrun x')).toEqual(['ConsistentInstructionCasing@2']);
+  });
+});

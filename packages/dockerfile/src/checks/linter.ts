@@ -10,27 +10,25 @@ export class Linter {
   }
 }
 
-/** ConsistentInstructionCasing: keywords whose casing differs from the file's majority. */
+/**
+ * ConsistentInstructionCasing: instructions from the first FROM on (global ARGs and ONBUILD
+ * triggers are not counted, as in BuildKit) whose keyword is mixed-case or differs from the
+ * majority casing; a tie counts as upper case.
+ */
 export function checkInstructionCasing(nodes: readonly Node[], linter: Linter): void {
+  const first = nodes.findIndex((n) => n.value === 'from');
+  if (first < 0) return;
+  const staged = nodes.slice(first);
   let upper = 0;
   let lower = 0;
-  const visit = (n: Node, f: (n: Node) => void) => {
-    f(n);
-    if (n.subcommand) visit(n.subcommand, f);
-  };
-  for (const n of nodes) {
-    visit(n, (x) => {
-      if (x.keyword === x.keyword.toUpperCase()) upper++;
-      else if (x.keyword === x.keyword.toLowerCase()) lower++;
-    });
+  for (const n of staged) {
+    if (n.keyword === n.keyword.toUpperCase()) upper++;
+    else if (n.keyword === n.keyword.toLowerCase()) lower++;
   }
   const majority = lower > upper ? 'lowercase' : 'uppercase';
-  for (const n of nodes) {
-    visit(n, (x) => {
-      const expected = majority === 'lowercase' ? x.keyword.toLowerCase() : x.keyword.toUpperCase();
-      if (x.keyword !== expected)
-        linter.warn(rules.ConsistentInstructionCasing, n.range, x.keyword, majority);
-    });
+  for (const n of staged) {
+    const expected = majority === 'lowercase' ? n.keyword.toLowerCase() : n.keyword.toUpperCase();
+    if (n.keyword !== expected) linter.warn(rules.ConsistentInstructionCasing, n.range, n.keyword, majority);
   }
 }
 

@@ -44,6 +44,7 @@ function paths(stateDir: string) {
     log: join(d, 'dockerd.log'),
     client: join(d, 'client'),
     failed: join(d, 'start-failed'),
+    startMs: join(d, 'start-ms'),
     lock: join(stateDir, 'docker.lock'),
   };
 }
@@ -84,7 +85,9 @@ export async function ensureDockerEngine(
       });
       if (live) return engine(live);
       try {
+        const t0 = performance.now();
         const pid = await startDockerd(stateDir, insecureRegistries);
+        await writeFile(p.startMs, String(Math.round(performance.now() - t0)));
         return engine(pid);
       } catch (e) {
         await writeFile(p.failed, (e as Error).message);
@@ -167,14 +170,19 @@ async function isOurProcess(pid: number, marker: string): Promise<boolean> {
 }
 
 /**
- * stopDockerEngine: stops the run's dockerd if one was started (SIGTERM, SIGKILL after
+ * stopDockerEngine: stops the run's dockerd if one was started (and reports how long its
+ * start and stop took) (SIGTERM, SIGKILL after
  * 20 s), then its containerd if that outlived it, unmounts what they left under the
  * state dir (netns, overlay mounts), and deletes `STATE/docker`. Only processes whose
  * command line names this state dir's files are signalled.
  * @public
  */
-export async function stopDockerEngine(stateDir: string): Promise<{ stopped: boolean; unmounted: string[] }> {
+export async function stopDockerEngine(
+  stateDir: string,
+): Promise<{ stopped: boolean; unmounted: string[]; startMs?: number; stopMs: number }> {
   const p = paths(stateDir);
+  const t0 = performance.now();
+  const started = await readFile(p.startMs, 'utf8').catch(() => undefined);
   const pid = await livePid(stateDir);
   const containerdPid = Number(
     (await readFile(join(p.dir, 'exec', 'containerd', 'containerd.pid'), 'utf8').catch(() => '')).trim(),
@@ -191,7 +199,8 @@ export async function stopDockerEngine(stateDir: string): Promise<{ stopped: boo
   }
   const unmounted = await unmountBelow(p.dir);
   await rm(p.dir, { recursive: true, force: true });
-  return { stopped: pid !== undefined, unmounted };
+  const stopMs = Math.round(performance.now() - t0);
+  return { stopped: pid !== undefined, unmounted, startMs: started ? Number(started) : undefined, stopMs };
 }
 
 function sleep(ms: number): Promise<void> {

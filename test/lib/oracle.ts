@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { ensureDockerEngine } from './docker-engine.js';
@@ -110,7 +111,7 @@ async function buildWithBuildah(
   // (buildah 1.28 reuses it even when flags change).
   const flags = ['--isolation', 'chroot', '--layers', '--no-cache', '--no-hosts', '--dns=none'];
   flags.push('--identity-label=false', '--tls-verify=false', '--format', opts.format ?? 'oci');
-  const digestFile = join(stateDir, `buildah-digest-${process.pid}-${Date.now()}`);
+  const digestFile = join(stateDir, `buildah-digest-${randomUUID()}`);
   return timedOracle(
     'buildah',
     opts.ref,

@@ -29,7 +29,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const registries: RunningRegistry[] = [];
   const teardown = async () => {
     const t = performance.now();
-    await stopDockerEngine(stateDir).catch((e) => console.error('[kiln e2e] stopping dockerd:', e));
+    const docker = await stopDockerEngine(stateDir).catch((e) =>
+      console.error('[kiln e2e] stopping dockerd:', e),
+    );
+    if (docker?.stopped) {
+      console.log(
+        `[kiln e2e] dockerd: start ${docker.startMs} ms, stop ${docker.stopMs} ms, unmounted ${docker.unmounted.length}`,
+      );
+    }
     await cleanupBuildah(stateDir).catch((e) => console.error('[kiln e2e] cleaning buildah:', e));
     await Promise.all(registries.map((r) => r.stop()));
     if (process.env.KILN_TEST_KEEP === '1') console.log(`[kiln e2e] state kept in ${stateDir}`);

@@ -266,9 +266,8 @@ export async function applyCopy(ctx: StageContext, state: StageState, ins: CopyI
     multiple,
     text: ins.original,
   });
-  if (ctx.epoch !== undefined)
-    for (const e of entries)
-      if (e.node.mtime === undefined || e.node.mtime > ctx.epoch * 1000) e.node.mtime = ctx.epoch * 1000;
+  // Reproducible mode: every time is the epoch, so two checkouts with different file times give the same layer.
+  if (ctx.epoch !== undefined) for (const e of entries) e.node.mtime = ctx.epoch * 1000;
   return commitLayer(
     ctx,
     state,

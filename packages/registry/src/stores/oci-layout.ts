@@ -211,8 +211,17 @@ export class OciLayout implements ImageStore {
     const digest = sha256Digest(bytes);
     const desc: Descriptor = { mediaType, digest, size: bytes.length };
     await this.putBlob(desc, () => Readable.from([bytes]));
-    const tag =
-      tagOrDigest && !isDigest(tagOrDigest) ? tagOrDigest : tagOrDigest === undefined ? this.tag : undefined;
+    // Put by digest (the children of an index): stored as a blob only; index.json lists roots.
+    if (tagOrDigest && isDigest(tagOrDigest)) {
+      if (tagOrDigest !== digest) {
+        throw new ImageError(
+          'KILN_DIGEST_MISMATCH',
+          `${this.dir}: manifest bytes have digest ${digest}, not ${tagOrDigest}`,
+        );
+      }
+      return digest;
+    }
+    const tag = tagOrDigest ?? this.tag;
     const run = this.#indexLock.then(() => this.#addToIndex(desc, tag, mediaType as ManifestMediaType));
     this.#indexLock = run.catch(() => {});
     await run;

@@ -10,6 +10,13 @@ import type { EntryTree, TreeNode } from './walk/entry-tree.js';
 export interface MatchSourcesOptions {
   /** Exclusions (`.dockerignore`): excluded entries are invisible, as if absent. */
   ignore?: PathFilter;
+  /**
+   * What a wildcard matching nothing gives. Default `false`: `KILN_CONTEXT_NO_SOURCES`, as
+   * kaniko and Docker's classic builder do. `true`: an empty list, as BuildKit does (observed
+   * with dockerd 20.10's BuildKit and documented in moby/moby#26332); the literal directories
+   * before the first wildcard must still exist (`missing/*.txt` is `"/missing": not found`).
+   */
+  allowEmptyWildcard?: boolean;
 }
 
 /**
@@ -19,7 +26,8 @@ export interface MatchSourcesOptions {
  * Without wildcards it names one entry: missing or excluded is `KILN_CONTEXT_NOT_FOUND`
  * (`"/x": not found`). With wildcards each segment is matched with Go's `filepath.Match`
  * (`*`, `?`, `[...]`, `\` escapes; `*` matches dot-files; `**` is just `*`), results sorted by path;
- * no match is `KILN_CONTEXT_NO_SOURCES` ("no source files were specified"). Symlinked
+ * no match is `KILN_CONTEXT_NO_SOURCES` ("no source files were specified") unless
+ * `allowEmptyWildcard` asks for BuildKit's empty result. Symlinked
  * directories met on the way are followed inside the context (results carry the resolved
  * path); a matched entry that is itself a symlink is returned as the symlink, see
  * {@link resolveInContext}. A matched directory is returned as the directory: core copies its
@@ -40,6 +48,12 @@ export async function matchSources(
   }
   let candidates: TreeNode<never>[] = [index.root];
   const segments = cleaned.split('/');
+  const firstWild = segments.findIndex((s) => hasGlobMeta(s));
+  if (opts.allowEmptyWildcard && firstWild > 0) {
+    const prefix = segments.slice(0, firstWild).map(unescapeGlob).join('/');
+    if (!index.resolve(prefix, true))
+      throw new ContextError('KILN_CONTEXT_NOT_FOUND', `"/${prefix}": not found`);
+  }
   segments.forEach((segment, i) => {
     const last = i === segments.length - 1;
     const next: TreeNode<never>[] = [];
@@ -60,7 +74,7 @@ export async function matchSources(
     }
     candidates = next;
   });
-  if (candidates.length === 0)
+  if (candidates.length === 0 && !opts.allowEmptyWildcard)
     throw new ContextError(
       'KILN_CONTEXT_NO_SOURCES',
       `no source files were specified: ${JSON.stringify(pattern)} matches nothing in the build context`,

@@ -91,3 +91,21 @@ describe('resolveInContext', () => {
     expect(await resolveInContext(ctx, 'ignored.txt', { ignore })).toBeUndefined();
   });
 });
+
+describe('matchSources: BuildKit mode for empty wildcards', () => {
+  it('returns nothing for a wildcard matching nothing, but still needs its literal directories', async () => {
+    expect(await matchSources(ctx, '*.nope', { ignore, allowEmptyWildcard: true })).toEqual([]);
+    expect(await matchSources(ctx, 'ig/*', { ignore, allowEmptyWildcard: true })).toEqual([]);
+    await expect(
+      matchSources(ctx, 'missing/*.txt', { ignore, allowEmptyWildcard: true }),
+    ).rejects.toMatchObject({
+      code: 'KILN_CONTEXT_NOT_FOUND',
+      message: '"/missing": not found',
+    });
+    await expect(
+      matchSources(ctx, 'missing.txt', { ignore, allowEmptyWildcard: true }),
+    ).rejects.toMatchObject({
+      code: 'KILN_CONTEXT_NOT_FOUND',
+    });
+  });
+});

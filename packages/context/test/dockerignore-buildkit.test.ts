@@ -1,0 +1,95 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { loadDockerignore, matchSources, memoryContext, resolveInContext } from '../src/index.js';
+
+/**
+ * Replays what Docker's BuildKit actually copied for `COPY . /` under 30 `.dockerignore` files
+ * (recorded by oracle/record-buildkit.mjs against dockerd 20.10's BuildKit): kiln's listing with
+ * the same rules must name exactly the same paths, including the parent directories a `!`
+ * exception brings back and the Dockerfile/.dockerignore that COPY does not see when excluded.
+ */
+interface Recording {
+  engine: string;
+  files: string[];
+  variants: Record<string, { lines: string[]; copied?: string[]; error?: string }>;
+}
+const recording = JSON.parse(
+  readFileSync(new URL('./fixtures/buildkit-dockerignore.json', import.meta.url), 'utf8'),
+) as Recording;
+
+describe(`dockerignore vs BuildKit (${recording.engine})`, () => {
+  it('has the recorded variants', () => {
+    expect(Object.keys(recording.variants).length).toBeGreaterThanOrEqual(30);
+  });
+  it.each(Object.entries(recording.variants))('%s', async (_name, { lines, copied, error }) => {
+    const files: Record<string, string> = Object.fromEntries(recording.files.map((f) => [f, f]));
+    files.Dockerfile = 'FROM scratch\nCOPY . /\n';
+    files['.dockerignore'] = `${lines.join('\n')}\n`;
+    const ctx = memoryContext(files);
+    if (error !== undefined) {
+      await expect(loadDockerignore(ctx, 'Dockerfile')).rejects.toMatchObject({
+        code: 'KILN_CONTEXT_BAD_PATTERN',
+      });
+      return;
+    }
+    const ignore = await loadDockerignore(ctx, 'Dockerfile');
+    const listed: string[] = [];
+    for await (const e of ctx.list({ ignore })) listed.push(e.path);
+    expect(listed.sort()).toEqual([...copied!].sort());
+  });
+});
+
+/**
+ * `COPY <src> /out/` as BuildKit ran it, replayed through matchSources + resolveInContext the way
+ * core uses them: a matched symlink is followed (BuildKit copies the target), a directory
+ * contributes its contents, anything else its base name. Rows where the 20.10 engine failed for
+ * reasons outside source matching are left out: a destination conflict (`[a-c]*`, `a*`) and its
+ * include-pattern walker's `readdirent ... not a directory` bug on `*\/*.md` and `**\/*.md`.
+ */
+describe(`COPY sources vs BuildKit (${recording.engine})`, () => {
+  const copies = (recording as unknown as { copies: Record<string, { copied?: string[]; error?: string }> })
+    .copies;
+  const { copyIgnore, links } = recording as unknown as {
+    copyIgnore: string[];
+    links: Record<string, string>;
+  };
+  const engineFailures = /cannot replace to directory|readdirent/;
+  const rows = Object.entries(copies).filter(([, r]) => !engineFailures.test(r.error ?? ''));
+
+  it('covers at least 15 source patterns', () => {
+    expect(rows.length).toBeGreaterThanOrEqual(15);
+  });
+
+  it.each(rows)('COPY %s /out/', async (src, { copied, error }) => {
+    const files: Record<string, string | { linkname: string }> = Object.fromEntries(
+      recording.files.map((f) => [f, f]),
+    );
+    for (const [l, t] of Object.entries(links)) files[l] = { linkname: t };
+    files.Dockerfile = `FROM scratch\nCOPY ${src} /out/\n`;
+    files['.dockerignore'] = `${copyIgnore.join('\n')}\n`;
+    const ctx = memoryContext(files);
+    const ignore = await loadDockerignore(ctx, 'Dockerfile');
+    const run = async () => {
+      const out: string[] = [];
+      for (const m of await matchSources(ctx, src, { ignore, allowEmptyWildcard: true })) {
+        const target = m.type === 'symlink' ? await resolveInContext(ctx, m.path, { ignore }) : m;
+        if (target?.type !== 'dir') {
+          out.push(m.path.slice(m.path.lastIndexOf('/') + 1));
+          continue;
+        }
+        for await (const e of ctx.list({ under: target.path, ignore })) {
+          const rel = target.path === '.' ? e.path : e.path.slice(target.path.length + 1);
+          out.push(e.type === 'symlink' ? `${rel} -> ${e.linkname}` : rel);
+        }
+      }
+      return out.sort();
+    };
+    if (error !== undefined) {
+      const quoted = /"(\/[^"]*)" not found/.exec(error)![1];
+      await expect(run()).rejects.toMatchObject({
+        code: 'KILN_CONTEXT_NOT_FOUND',
+        message: `"${quoted}": not found`,
+      });
+    } else expect(await run()).toEqual([...copied!].sort());
+  });
+});

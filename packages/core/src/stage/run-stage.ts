@@ -100,7 +100,18 @@ async function execute(ctx: StageContext, index: number): Promise<StageResult> {
           ? `stage ${stage.base.index}`
           : 'scratch',
   });
-  const state = await openBase(ctx, index);
+  let state: StageState;
+  try {
+    state = await openBase(ctx, index);
+  } catch (e) {
+    const line = stage.from.range.start.line;
+    if (KilnError.is(e) && !e.location)
+      throw new KilnError(e.code, `${ctx.dockerfileName}:${line}: ${e.message}`, {
+        cause: e,
+        location: { file: ctx.dockerfileName, line, column: stage.from.range.start.column },
+      });
+    throw e;
+  }
   // Build args in scope start empty in every stage; predefined platform args come only when declared.
   const triggers = state.config.config.OnBuild ?? [];
   if (triggers.length > 0) {

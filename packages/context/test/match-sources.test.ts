@@ -95,7 +95,11 @@ describe('resolveInContext', () => {
 describe('matchSources: BuildKit mode for empty wildcards', () => {
   it('returns nothing for a wildcard matching nothing, but still needs its literal directories', async () => {
     expect(await matchSources(ctx, '*.nope', { ignore, allowEmptyWildcard: true })).toEqual([]);
-    expect(await matchSources(ctx, 'ig/*', { ignore, allowEmptyWildcard: true })).toEqual([]);
+    expect(await matchSources(ctx, 'dir/*.nope', { ignore, allowEmptyWildcard: true })).toEqual([]);
+    // an excluded directory is absent, like BuildKit's filtered context
+    await expect(matchSources(ctx, 'ig/*', { ignore, allowEmptyWildcard: true })).rejects.toMatchObject({
+      message: '"/ig": not found',
+    });
     await expect(
       matchSources(ctx, 'missing/*.txt', { ignore, allowEmptyWildcard: true }),
     ).rejects.toMatchObject({

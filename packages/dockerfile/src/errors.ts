@@ -3,6 +3,7 @@ const BRAND = Symbol.for('kiln.dockerfile.error');
 /** Stable codes carried by {@link DockerfileError}. */
 export type DockerfileErrorCode =
   | 'EMPTY_DOCKERFILE'
+  | 'LINE_TOO_LONG'
   | 'INVALID_DIRECTIVE'
   | 'DUPLICATE_DIRECTIVE'
   | 'INVALID_ESCAPE'

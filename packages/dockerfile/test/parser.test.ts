@@ -270,3 +270,30 @@ describe('parseDockerfile structure', () => {
     expect(parseDockerfile('FROM a\nBOGUS x').children[1]!.value).toBe('bogus');
   });
 });
+
+describe('continuation whitespace as BuildKit joins it', () => {
+  test('blank and comment lines inside continuations', () => {
+    const text = [
+      'FROM alpine',
+      'RUN first \\',
+      '',
+      '    second \\',
+      '',
+      '    third',
+      'RUN flat \\',
+      '# a comment',
+      '   after',
+      'RUN deep \\',
+      '    # an indented comment',
+      '    tail',
+    ].join('\n');
+    const ast = parseDockerfile(text);
+    expect(ast.children.map((c) => c.original)).toEqual([
+      'FROM alpine',
+      'RUN first     second     third',
+      'RUN flat    after',
+      'RUN deep     tail',
+    ]);
+    expect(ast.warnings.map((w) => [w.rule, w.range.start.line])).toEqual([['NoEmptyContinuation', 2]]);
+  });
+});

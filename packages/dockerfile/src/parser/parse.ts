@@ -5,6 +5,20 @@ import { isSpaceCode, parseArguments, splitCommand } from './arguments.js';
 import { DirectiveScanner } from './directives.js';
 import { heredocsFromLine } from './heredoc.js';
 
+/** BufIO's default maximum token size, which bounds a physical line in BuildKit. */
+const MAX_LINE_BYTES = 64 * 1024;
+
+/** UTF-8 length of text[from, to) plus one for the newline. */
+function utf8Length(text: string, from: number, to: number): number {
+  let n = 1;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    // A surrogate pair is 4 bytes: 2 per UTF-16 unit.
+    n += c < 0x80 ? 1 : c < 0x800 ? 2 : c >= 0xd800 && c <= 0xdfff ? 2 : 3;
+  }
+  return n;
+}
+
 /** ONBUILD ONBUILD … is rejected when typed; the parser only bounds its recursion. */
 const MAX_ONBUILD_DEPTH = 16;
 const HEREDOC_KEYWORDS = new Set(['run', 'copy', 'add']);
@@ -37,6 +51,14 @@ class Parser {
     this.lineStart = start;
     this.lineEnd = end;
     this.lineNo++;
+    // BuildKit's line scanner refuses lines of 64 KiB or more (UTF-8 bytes, newline included).
+    if (nl - start >= MAX_LINE_BYTES / 3 && utf8Length(text, start, nl) >= MAX_LINE_BYTES) {
+      throw new DockerfileError(
+        'LINE_TOO_LONG',
+        `dockerfile line greater than max allowed size of ${MAX_LINE_BYTES - 1}`,
+        { line: this.lineNo, column: 1 },
+      );
+    }
     return true;
   }
 

@@ -1,7 +1,9 @@
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { inspectImage, umociUnpack } from './lib/compare.js';
+import { compareImages, inspectImage, umociUnpack } from './lib/compare.js';
+import { copyImage } from './lib/copy-image.js';
 import { testEnv } from './lib/test-env.js';
 
 const env = testEnv();
@@ -46,6 +48,26 @@ describe('e2e global setup', () => {
       expect(await readFile(join(u.rootfs, 'etc/passwd'), 'utf8')).toMatch(/^root:x:0:0:/);
     } finally {
       await u.cleanup();
+    }
+  });
+
+  it('unpacks and compares an image whose layers are zstd (umoci itself only reads gzip)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-zstd-'));
+    try {
+      const zstd = `oci:${dir}/layout:zstd`;
+      await copyImage(env.images.busybox, zstd, { compress: 'zstd' });
+      const u = await umociUnpack(zstd);
+      try {
+        expect(u.manifest.layers[0]!.mediaType).toBe('application/vnd.oci.image.layer.v1.tar+zstd');
+        expect(await readFile(join(u.rootfs, 'etc/group'), 'utf8')).toContain('root:x:0:');
+      } finally {
+        await u.cleanup();
+      }
+      const r = await compareImages(env.images.busybox, zstd, { layers: true });
+      expect(r.layerDiff).toEqual([]);
+      expect(r.same).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 

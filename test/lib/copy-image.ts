@@ -10,6 +10,8 @@ export interface CopyImageOptions {
   destAccess?: RegistryAccess;
   /** `v2s2` converts to Docker schema2 media types, `oci` to OCI; default: keep the source's. */
   format?: 'oci' | 'v2s2';
+  /** Recompress every layer with this algorithm (skopeo `--dest-compress-format`). Default: keep. */
+  compress?: 'gzip' | 'zstd';
 }
 
 /**
@@ -29,6 +31,7 @@ export async function copyImage(src: string, dest: string, opts: CopyImageOption
       '--digestfile',
       digestFile,
       ...(opts.format ? ['--format', opts.format] : []),
+      ...(opts.compress ? ['--dest-compress', '--dest-compress-format', opts.compress] : []),
       ...skopeoAccessFlags(src, 'src', opts.srcAccess),
       ...skopeoAccessFlags(dest, 'dest', opts.destAccess),
       skopeoRef(src),

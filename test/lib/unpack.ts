@@ -42,7 +42,8 @@ export interface UnpackedImage {
  * umociUnpack: `skopeo copy` of `ref` into a fresh OCI layout, then `umoci unpack` of
  * it — both tools must accept the image, which is the point for kiln's outputs. As root,
  * file owners are kept; otherwise `--rootless` maps them to the caller. Costs ~0.3 s for
- * busybox, ~5 s for Debian (gunzip + write of 127 MiB).
+ * busybox, ~5 s for Debian (gunzip + write of 127 MiB). Images with zstd layers, which
+ * umoci 0.4.7 rejects, are unpacked from a gzip copy (`layout` keeps the zstd original).
  * @public
  */
 export async function umociUnpack(ref: string, opts: UnpackOptions = {}): Promise<UnpackedImage> {
@@ -57,25 +58,25 @@ export async function umociUnpack(ref: string, opts: UnpackOptions = {}): Promis
       skopeoRef(ref),
       `oci:${layout}:img`,
     ]);
-    const rootless = process.getuid?.() === 0 ? [] : ['--rootless'];
-    if (opts.raw) {
-      await mkdir(bundle);
-      await execTool('umoci', [
-        'raw',
-        'unpack',
-        ...rootless,
-        '--image',
-        `${layout}:img`,
-        join(bundle, 'rootfs'),
-      ]);
-    } else {
-      await execTool('umoci', ['unpack', ...rootless, '--image', `${layout}:img`, bundle]);
-    }
     const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as {
       manifests: { digest: string }[];
     };
     const blob = (digest: string) => readFile(join(layout, 'blobs', ...digest.split(':')), 'utf8');
     const manifest = JSON.parse(await blob(index.manifests[0]!.digest)) as UnpackedImage['manifest'];
+    // umoci 0.4.7 refuses zstd layers: unpack from a gzip copy made by skopeo instead.
+    let image = `${layout}:img`;
+    if (manifest.layers.some((l) => l.mediaType.endsWith('zstd'))) {
+      image = `${join(dir, 'layout-gzip')}:img`;
+      const gzip = ['--dest-compress', '--dest-compress-format', 'gzip'];
+      await execTool('skopeo', ['copy', '--quiet', ...gzip, `oci:${layout}:img`, `oci:${image}`]);
+    }
+    const rootless = process.getuid?.() === 0 ? [] : ['--rootless'];
+    if (opts.raw) {
+      await mkdir(bundle);
+      await execTool('umoci', ['raw', 'unpack', ...rootless, '--image', image, join(bundle, 'rootfs')]);
+    } else {
+      await execTool('umoci', ['unpack', ...rootless, '--image', image, bundle]);
+    }
     // The config as the source stores it: the copy into the OCI layout converted a Docker
     // schema2 config to OCI's schema, dropping Healthcheck, Shell, OnBuild and the like.
     const source = await execTool('skopeo', [

@@ -219,14 +219,13 @@ export async function pushBaseImages(built: BaseImageLayouts, target: PushTarget
     debian: built.debian ? `${h}/debian:${DEBIAN_SUITE}` : undefined,
     debianV2s2: built.debian ? `${h}/debian:${DEBIAN_SUITE}-v2s2` : undefined,
   };
-  const [busybox, busyboxV2s2] = await Promise.all([
-    push(built.busybox, refs.busybox, false),
-    push(built.busybox, refs.busyboxV2s2, true),
-  ]);
+  // One push at a time per repository: distribution 2.8 answers 500 when two uploads of
+  // the same blob into one repository race (seen here). The second push finds the blob.
+  const busybox = await push(built.busybox, refs.busybox, false);
+  const busyboxV2s2 = await push(built.busybox, refs.busyboxV2s2, true);
   let debian: string | undefined;
   let debianV2s2: string | undefined;
   if (built.debian) {
-    // Sequential: the second push finds the 50 MiB layer already there.
     debian = await push(built.debian, refs.debian!, false);
     debianV2s2 = await push(built.debian, refs.debianV2s2!, true);
   }

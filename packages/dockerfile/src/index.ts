@@ -19,6 +19,7 @@ export { parseDockerfile } from './parser/parse.js';
 export { type ArgContext, PROXY_ARGS, type ResolvedArg, resolveArgValue } from './plan/args.js';
 export { planBuild } from './plan/plan.js';
 export { formatPlatform, parsePlatform } from './plan/platform.js';
+export { resolveSourceRef } from './plan/resolve-from.js';
 export type { BuildPlan, PlanOptions, Platform, Stage, StageBase } from './plan/types.js';
 export {
   type Env,

@@ -329,3 +329,17 @@ describe('resolveArgValue (ARG scoping helper for core)', () => {
     expect(resolveArgValue({ key: 'A', value: '$MISSING' }, { env: {} }).undefinedVars).toEqual(['MISSING']);
   });
 });
+
+describe('resolveSourceRef (ONBUILD triggers read back from an image config)', () => {
+  test('resolves against the plan stages like planBuild does', async () => {
+    const { resolveSourceRef } = await import('@kiln/dockerfile');
+    const plan = planBuild('FROM a AS tools\nFROM b AS base\nONBUILD COPY --from=tools /t /t\nFROM base');
+    expect(resolveSourceRef(plan.stages, 'TOOLS', 2)).toEqual({ kind: 'stage', index: 0 });
+    expect(resolveSourceRef(plan.stages, '1', 2)).toEqual({ kind: 'stage', index: 1 });
+    expect(resolveSourceRef(plan.stages, 'alpine:3', 2)).toEqual({ kind: 'image', ref: 'alpine:3' });
+    expect(codeOf(() => resolveSourceRef(plan.stages, 'base', 1))).toBe('CIRCULAR_DEPENDENCY');
+    expect(codeOf(() => resolveSourceRef(plan.stages, '2', 1))).toBe('FROM_LATER_STAGE');
+    expect(codeOf(() => resolveSourceRef(plan.stages, '9', 1))).toBe('UNKNOWN_STAGE');
+    expect(codeOf(() => resolveSourceRef(plan.stages, '$X', 1))).toBe('INVALID_FLAG');
+  });
+});

@@ -11,6 +11,7 @@ import { expandWordWithMatches } from '../shell/lexer.js';
 import { didYouMean, suggest } from '../suggest.js';
 import { isPredefinedArg, isProxyArg, lookup, platformArgs, resolveArgValue } from './args.js';
 import { parsePlatform } from './platform.js';
+import { resolveSourceRef } from './resolve-from.js';
 import type { BuildPlan, PlanOptions, Stage, StageBase } from './types.js';
 
 const RESERVED_STAGE_NAMES = new Set(['scratch', 'context']);
@@ -108,6 +109,7 @@ export function planBuild(textOrAst: string | DockerfileAst, opts: PlanOptions =
     byName.set(name, i);
   });
 
+  const stageNames = raw.map((s) => ({ name: s.from.stageName }));
   const stages: Stage[] = raw.map((s, index) => planStage(s, index));
 
   function planStage(s: RawStage, index: number): Stage {
@@ -149,7 +151,7 @@ export function planBuild(textOrAst: string | DockerfileAst, opts: PlanOptions =
     const deps = new Set<number>();
     if (base.kind === 'stage') deps.add(base.index);
     const resolve = (ref: string, range: SourceRange): SourceRef => {
-      const r = resolveFrom(ref, index, range);
+      const r = resolveSourceRef(stageNames, ref, index, range);
       if (r.kind === 'stage') deps.add(r.index);
       return r;
     };
@@ -163,44 +165,6 @@ export function planBuild(textOrAst: string | DockerfileAst, opts: PlanOptions =
     s.instructions.forEach(visit);
     stage.dependsOn = [...deps].sort((a, b) => a - b);
     return stage;
-  }
-
-  function resolveFrom(ref: string, current: number, range: SourceRange): SourceRef {
-    if (ref.includes('$')) {
-      throw new DockerfileError(
-        'INVALID_FLAG',
-        `variable expansion is not supported for --from=${ref}; define a stage with FROM using a global ARG instead`,
-        at(range),
-      );
-    }
-    const lc = ref.toLowerCase();
-    let index = byName.get(lc);
-    if (index === undefined && /^\d+$/.test(ref)) {
-      index = Number.parseInt(ref, 10);
-      if (index >= raw.length) {
-        throw new DockerfileError(
-          'UNKNOWN_STAGE',
-          `--from=${ref}: there is no stage with index ${index}`,
-          at(range),
-        );
-      }
-    }
-    if (index === undefined) return { kind: 'image', ref };
-    if (index === current) {
-      throw new DockerfileError(
-        'CIRCULAR_DEPENDENCY',
-        `circular dependency detected on stage: ${ref}`,
-        at(range),
-      );
-    }
-    if (index > current) {
-      throw new DockerfileError(
-        'FROM_LATER_STAGE',
-        `--from=${ref} refers to stage ${index}, which is defined after the current stage ${current}`,
-        at(range),
-      );
-    }
-    return { kind: 'stage', index };
   }
 
   function checkDefaultArgs(from: FromInstruction, used: string[]): void {

@@ -15,6 +15,8 @@ describe('build checks as warnings', () => {
     ['MaintainerDeprecated', 'FROM a\nMAINTAINER me', ['MaintainerDeprecated@2']],
     ['FromAsCasing upper FROM lower as', 'FROM a as b', ['FromAsCasing@1']],
     ['FromAsCasing lower from upper AS', 'from a AS b', ['FromAsCasing@1']],
+    ['FromAsCasing with an image named as', 'FROM as as b', ['FromAsCasing@1']],
+    ['no FromAsCasing with an image named as', 'FROM as AS b', []],
     ['no FromAsCasing when matching', 'FROM a AS b\nfrom c as d', ['ConsistentInstructionCasing@2']],
     ['StageNameCasing', 'FROM a AS Builder', ['StageNameCasing@1']],
     ['ReservedStageName', 'FROM a AS context', ['ReservedStageName@1']],

@@ -180,8 +180,9 @@ export function planBuild(textOrAst: string | DockerfileAst, opts: PlanOptions =
   }
 
   function fromChecks(from: FromInstruction, index: number): void {
+    // With a stage name, the typed FROM had exactly `image AS name` after the flags.
     const words = from.original.trim().split(/\s+/);
-    const asWord = words.find((w, i) => i > 0 && w.toLowerCase() === 'as' && words[i + 1] !== undefined);
+    const asWord = from.stageName !== undefined ? words[words.length - 2] : undefined;
     if (asWord) {
       const fromUpper = from.keyword === from.keyword.toUpperCase();
       const asUpper = asWord === asWord.toUpperCase();

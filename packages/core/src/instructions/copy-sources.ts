@@ -1,5 +1,11 @@
-import path from 'node:path/posix';
-import type { ContextEntry, ContextSource, PathFilter } from '@kiln/context';
+import {
+  type ContextEntry,
+  type ContextSource,
+  isContextError,
+  matchSources,
+  type PathFilter,
+  resolveInContext,
+} from '@kiln/context';
 import { KilnError } from '../errors.js';
 import { toImagePath } from '../fs/posix-path.js';
 import type { FileTree } from '../fs/tree.js';
@@ -47,75 +53,62 @@ function fromContextEntry(source: ContextSource, e: ContextEntry): SourceEntry {
   return s;
 }
 
-/** COPY sources from a build context, with `.dockerignore` applied (excluded files are invisible). */
+/** Both filters at once: `.dockerignore` and a COPY's own `--exclude` patterns. */
+function combine(a: PathFilter | undefined, b: PathFilter | undefined): PathFilter | undefined {
+  if (!a || !b) return a ?? b;
+  return { ignores: (p) => a.ignores(p) || b.ignores(p) };
+}
+
+/**
+ * COPY sources from a build context, matched with BuildKit's rules by `@kiln/context` (`.dockerignore`d files
+ * are invisible; a wildcard that matches nothing copies nothing; a top-level symlink is followed inside the
+ * context).
+ */
 export function contextProvider(source: ContextSource, ignore: PathFilter | undefined): CopySourceProvider {
-  const visible = (p: string, exclude?: PathFilter) => !ignore?.ignores(p) && !exclude?.ignores(p);
-  const statFollow = async (
-    p: string,
-    text: string,
-  ): Promise<{ path: string; entry: ContextEntry } | undefined> => {
-    let cur = p;
-    for (let hops = 0; hops < 40; hops++) {
-      const e = await source.stat(cur === '' ? '.' : cur);
-      if (e?.type !== 'symlink') return e ? { path: cur, entry: e } : undefined;
-      const target = e.linkname ?? '';
-      cur = toImagePath(target.startsWith('/') ? target : path.join(path.dirname(`/${cur}`), target));
-    }
-    throw new KilnError('KILN_SYMLINK_LOOP', `${text}: too many levels of symbolic links at ${p}`);
-  };
-  const children = async (dir: string, exclude?: PathFilter) => {
+  const children = async (dir: string, filter: PathFilter | undefined) => {
     const out: { rel: string; entry: SourceEntry }[] = [];
-    const under = dir === '' ? undefined : dir;
-    for await (const e of source.list(
-      under === undefined ? (ignore ? { ignore } : {}) : { under, ...(ignore ? { ignore } : {}) },
-    )) {
-      if (!visible(e.path, exclude)) continue;
-      out.push({
-        rel: under === undefined ? e.path : e.path.slice(under.length + 1),
-        entry: fromContextEntry(source, e),
-      });
+    const opts = filter ? { ignore: filter } : {};
+    for await (const e of source.list(dir === '.' || dir === '' ? opts : { ...opts, under: dir })) {
+      if (filter?.ignores(e.path)) continue;
+      const rel = dir === '.' || dir === '' ? e.path : e.path.slice(dir.length + 1);
+      out.push({ rel, entry: fromContextEntry(source, e) });
     }
     return out;
   };
   return {
     async match(pattern, exclude, text) {
-      const clean = toImagePath(pattern);
-      let paths: string[];
-      if (!hasMeta(clean)) paths = [clean];
-      else {
-        const segs = clean.split('/').map(segmentRegex);
-        paths = [];
-        for await (const e of source.list(ignore ? { ignore } : {})) {
-          const parts = e.path.split('/');
-          if (
-            parts.length === segs.length &&
-            parts.every((p, i) => segs[i]!.test(p)) &&
-            visible(e.path, exclude)
-          )
-            paths.push(e.path);
-        }
-        if (paths.length === 0)
+      const filter = combine(ignore, exclude);
+      const opts = { ...(filter ? { ignore: filter } : {}), allowEmptyWildcard: true };
+      let matched: ContextEntry[];
+      try {
+        matched = await matchSources(source, pattern, opts);
+      } catch (e) {
+        if (isContextError(e))
           throw new KilnError(
             'KILN_SOURCE_NOT_FOUND',
-            `${text}: no source files were specified by "${pattern}"`,
+            `${text}: ${e.message.replace(/"\/([^"]*)": not found/, '"$1" not found in the build context')}`,
+            { cause: e },
           );
+        throw e;
       }
       const out: MatchedSource[] = [];
-      for (const p of paths) {
-        if (p !== '' && !visible(p, exclude))
-          throw new KilnError(
-            'KILN_SOURCE_NOT_FOUND',
-            `${text}: "${pattern}" not found: excluded by .dockerignore`,
-          );
-        const hit = await statFollow(p, text);
-        if (!hit)
-          throw new KilnError(
-            'KILN_SOURCE_NOT_FOUND',
-            `${text}: "${pattern}" not found in the build context`,
-          );
-        const m: MatchedSource = { path: p, entry: fromContextEntry(source, hit.entry) };
-        if (hit.entry.type === 'dir') m.children = await children(hit.path, exclude);
-        out.push(m);
+      for (const m of matched) {
+        let entry = m;
+        if (m.type === 'symlink') {
+          const target = await resolveInContext(source, m.path, opts);
+          if (!target)
+            throw new KilnError(
+              'KILN_SOURCE_NOT_FOUND',
+              `${text}: "${m.path}" is a symlink to something outside the build context or missing`,
+            );
+          entry = target;
+        }
+        const ms: MatchedSource = {
+          path: m.path === '.' ? '' : m.path,
+          entry: fromContextEntry(source, entry),
+        };
+        if (entry.type === 'dir') ms.children = await children(entry.path, filter);
+        out.push(ms);
       }
       return out;
     },

@@ -88,6 +88,14 @@ describe('gitContext', () => {
     expect(await readdir(tmp)).toEqual([]);
   });
 
+  it('fetches shallow (depth 1) and keeps .git only when asked', async () => {
+    const ctx = await gitContext(`file://${base}/repo.git#main`, { keepGitDir: true });
+    expect(await ctx.stat('.git/shallow')).toMatchObject({ type: 'file' });
+    const shallowTips = (await ctx.readFile('.git/shallow')).toString().trim().split('\n');
+    expect(shallowTips).toEqual([secondCommit]);
+    await ctx.close?.();
+  });
+
   it('fails clearly on a missing ref, a missing sub-directory and an unreachable remote', async () => {
     await expect(gitContext(`file://${base}/repo.git#no-such-branch`)).rejects.toMatchObject({
       code: 'KILN_CONTEXT_GIT_FAILED',

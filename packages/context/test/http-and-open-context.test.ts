@@ -65,6 +65,36 @@ describe('httpContext', () => {
     });
   });
 
+  it('drops credentials when a redirect leaves the origin', async () => {
+    const agent = new MockAgent();
+    agent.disableNetConnect();
+    const seen: (string | undefined)[] = [];
+    const tarball = await readFile(join(tars, 'ctx.tar.gz'));
+    const route = (origin: string, path: string, location: string) => {
+      const pool = agent.get(origin);
+      pool.intercept({ path }).reply(302, '', { headers: { location } });
+      pool.intercept({ path: '/ctx.tar.gz' }).reply((req) => {
+        const h = req.headers as Record<string, string>;
+        seen.push(h.authorization ?? h.Authorization);
+        return { statusCode: 200, data: tarball };
+      });
+    };
+    route('https://a.example', '/ctx', 'https://b.example/ctx.tar.gz');
+    agent
+      .get('https://b.example')
+      .intercept({ path: '/ctx.tar.gz' })
+      .reply((req) => {
+        seen.push((req.headers as Record<string, string>).authorization);
+        return { statusCode: 200, data: tarball };
+      });
+    route('https://a.example', '/same', '/ctx.tar.gz');
+    const headers = { authorization: 'Bearer x' };
+    await (await httpContext('https://a.example/ctx', { dispatcher: agent, headers })).close?.();
+    await (await httpContext('https://a.example/same', { dispatcher: agent, headers })).close?.();
+    expect(seen).toEqual([undefined, 'Bearer x']);
+    await agent.close();
+  });
+
   it('goes through the injected dispatcher and keeps credentials out of messages', async () => {
     const agent = new MockAgent();
     agent.disableNetConnect();

@@ -19,6 +19,8 @@ export interface GitContextOptions {
   gitBinary?: string;
   /** Check out submodules (shallow) when the repository has any. Default true, as Docker does. */
   submodules?: boolean;
+  /** Keep `.git` in the context (BuildKit's `BUILDKIT_CONTEXT_KEEP_GIT_DIR`). Default false. */
+  keepGitDir?: boolean;
   signal?: AbortSignal;
 }
 
@@ -57,7 +59,7 @@ export async function gitContext(url: string, opts: GitContextOptions = {}): Pro
     }
     if (opts.submodules !== false && (await exists(join(repo, '.gitmodules'))))
       await git(['submodule', 'update', '-q', '--init', '--recursive', '--depth', '1'], repo);
-    await rm(join(repo, '.git'), { recursive: true, force: true });
+    if (!opts.keepGitDir) await rm(join(repo, '.git'), { recursive: true, force: true });
     const root = join(repo, spec.subdir);
     const st = await lstat(root).catch(() => undefined);
     // the sub-directory must be a real directory of the checkout, not a symlink leading elsewhere
@@ -74,7 +76,10 @@ export async function gitContext(url: string, opts: GitContextOptions = {}): Pro
 }
 
 function gitRunner(opts: GitContextOptions, label: string) {
-  const env = { ...process.env, ...opts.env, GIT_TERMINAL_PROMPT: '0' };
+  // never wait for a human: no password prompts, and ssh in batch mode unless the caller set it up
+  const env: Record<string, string | undefined> = { ...process.env, ...opts.env, GIT_TERMINAL_PROMPT: '0' };
+  if (env.GIT_SSH === undefined && env.GIT_SSH_COMMAND === undefined)
+    env.GIT_SSH_COMMAND = 'ssh -o BatchMode=yes';
   return (args: string[], cwd: string) =>
     new Promise<void>((resolve, reject) => {
       execFile(

@@ -24,13 +24,14 @@ const redirectStatuses = new Set([301, 302, 303, 307, 308]);
  */
 export async function httpContext(url: string, opts: HttpContextOptions = {}): Promise<ContextSource> {
   let current = url;
+  let headers = opts.headers;
   const maxRedirects = opts.maxRedirects ?? 5;
   for (let hop = 0; ; hop++) {
     let res: Dispatcher.ResponseData;
     try {
       res = await request(current, {
         method: 'GET',
-        headers: opts.headers,
+        headers,
         signal: opts.signal,
         ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}),
       });
@@ -44,7 +45,10 @@ export async function httpContext(url: string, opts: HttpContextOptions = {}): P
     const location = res.headers.location;
     if (redirectStatuses.has(res.statusCode) && typeof location === 'string' && hop < maxRedirects) {
       await res.body.dump();
-      current = new URL(location, current).toString();
+      const next = new URL(location, current);
+      // credentials are for the origin they were given for, never for where it redirects to
+      if (next.origin !== new URL(current).origin) headers = withoutCredentials(headers);
+      current = next.toString();
       continue;
     }
     if (res.statusCode !== 200) {
@@ -62,4 +66,13 @@ export async function httpContext(url: string, opts: HttpContextOptions = {}): P
       signal: opts.signal,
     });
   }
+}
+
+function withoutCredentials(headers: Record<string, string> | undefined): Record<string, string> | undefined {
+  if (!headers) return headers;
+  return Object.fromEntries(
+    Object.entries(headers).filter(
+      ([k]) => !['authorization', 'cookie', 'proxy-authorization'].includes(k.toLowerCase()),
+    ),
+  );
 }

@@ -37,7 +37,7 @@ describe('typed instructions', () => {
     ['ENV A 1 2', { kind: 'env', pairs: [{ key: 'A', value: '1 2' }], legacy: true }],
     ['LABEL a=b', { kind: 'label', pairs: [{ key: 'a', value: 'b' }], legacy: false }],
     ['MAINTAINER Jo', { kind: 'maintainer', name: 'Jo' }],
-    ['EXPOSE 80 443/tcp', { kind: 'expose', ports: ['80', '443/tcp'] }],
+    ['EXPOSE 80 443/tcp 1000', { kind: 'expose', ports: ['1000', '443/tcp', '80'] }],
     ['VOLUME /a /b', { kind: 'volume', paths: ['/a', '/b'] }],
     ['USER app:app', { kind: 'user', user: 'app:app' }],
     ['WORKDIR /srv', { kind: 'workdir', path: '/srv' }],
@@ -126,6 +126,16 @@ describe('typed instructions', () => {
     expect(i.kind === 'copy' && i.sources).toEqual([]);
   });
 
+  test('ONBUILD expression carries heredoc bodies and delimiters, as stored in the image config', () => {
+    const i = one('ONBUILD RUN <<EOF\necho hi\nEOF');
+    expect(i.kind === 'onbuild' && i.expression).toBe('RUN <<EOF\necho hi\nEOF');
+    expect(parseInstruction(i.kind === 'onbuild' ? i.expression : '')).toMatchObject({ kind: 'run' });
+  });
+
+  test('VOLUME entries are trimmed', () => {
+    expect(one('VOLUME [" /data ", "/logs"]')).toMatchObject({ paths: ['/data', '/logs'] });
+  });
+
   test('RUN heredocs are attached with their bodies', () => {
     const i = one('RUN <<EOF\nset -e\nEOF');
     expect(i.kind === 'run' && i.heredocs.map((h) => h.content)).toEqual(['set -e\n']);
@@ -208,7 +218,10 @@ describe('instruction errors', () => {
     ['FROM a AS 9lives', 'INVALID_STAGE_NAME'],
     ['FROM a AS na$me', 'INVALID_STAGE_NAME'],
     ['SHELL sh -c', 'INVALID_ARGUMENTS'],
-    ['SHELL []', 'INVALID_ARGUMENTS'],
+    ['SHELL []', 'INVALID_ARGUMENTS', /at least one argument/],
+    ['SHELL', 'INVALID_ARGUMENTS', /at least one argument/],
+    ['ENV =x', 'INVALID_ARGUMENTS', /names can not be blank/],
+    ['VOLUME [" "]', 'INVALID_ARGUMENTS'],
     ['ENV', 'INVALID_ARGUMENTS'],
     ['LABEL', 'INVALID_ARGUMENTS'],
     ['ARG', 'INVALID_ARGUMENTS'],

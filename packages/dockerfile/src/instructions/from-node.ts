@@ -1,5 +1,6 @@
 import type { Node } from '../ast.js';
 import { DockerfileError, type DockerfileErrorLocation, excerpt } from '../errors.js';
+import { trimSpace } from '../parser/arguments.js';
 import { chompHeredocContent, parseHeredocWord } from '../parser/heredoc.js';
 import { didYouMean } from '../suggest.js';
 import { parseGoDuration } from './duration.js';
@@ -236,13 +237,13 @@ export function toInstruction(node: Node): Instruction {
         json: node.json,
       };
     case 'shell':
+      atLeastOne(node, where);
       if (!node.json)
         fail(
           'INVALID_ARGUMENTS',
           `SHELL requires the arguments to be in JSON form: ${excerpt(node.original)}`,
           where,
         );
-      atLeastOne(node, where);
       return {
         range: node.range,
         original: node.original,
@@ -254,6 +255,10 @@ export function toInstruction(node: Node): Instruction {
     case 'env':
     case 'label':
       atLeastOne(node, where);
+      for (let k = 0; k < node.args.length; k += 3) {
+        if (node.args[k] === '')
+          fail('INVALID_ARGUMENTS', `${node.keyword.toUpperCase()} names can not be blank`, where);
+      }
       return {
         range: node.range,
         original: node.original,
@@ -280,7 +285,8 @@ export function toInstruction(node: Node): Instruction {
         keyword: node.keyword,
         flags: node.flags,
         kind: 'expose',
-        ports: node.args,
+        // Sorted as strings, like BuildKit (the order shows in history).
+        ports: [...node.args].sort(),
       };
     case 'copy': {
       const src = copySources(node, where);
@@ -332,19 +338,20 @@ export function toInstruction(node: Node): Instruction {
       if (unpack !== undefined) a.unpack = unpack;
       return a;
     }
-    case 'volume':
+    case 'volume': {
       atLeastOne(node, where);
-      for (const p of node.args) {
-        if (p.trim() === '') fail('INVALID_ARGUMENTS', 'VOLUME specified can not be an empty string', where);
-      }
+      // BuildKit trims each entry and refuses empty ones.
+      const paths = node.args.map((p) => trimSpace(p));
+      if (paths.includes('')) fail('INVALID_ARGUMENTS', 'VOLUME specified can not be an empty string', where);
       return {
         range: node.range,
         original: node.original,
         keyword: node.keyword,
         flags: node.flags,
         kind: 'volume',
-        paths: node.args,
+        paths,
       };
+    }
     case 'user':
       return {
         range: node.range,
@@ -414,7 +421,11 @@ export function toInstruction(node: Node): Instruction {
         keyword: node.keyword,
         flags: node.flags,
         kind: 'onbuild',
-        expression: node.original.replace(ONBUILD_PREFIX, ''),
+        // Heredoc bodies follow the line, each ended by its delimiter, as BuildKit stores triggers.
+        expression: node.heredocs.reduce(
+          (text, h) => `${text}\n${h.content}${h.name}`,
+          node.original.replace(ONBUILD_PREFIX, ''),
+        ),
         trigger: toInstruction(sub),
       };
     }

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { RegistryError } from '../errors.js';
 import type { Digest } from '../image/digest.js';
 import type { Descriptor } from '../image/manifest.js';
@@ -32,8 +32,9 @@ class RestartUpload extends Error {}
  * BlobUploader: the push side of the distribution spec ("Pushing blobs"):
  * HEAD → mount (`POST …/uploads/?mount=&from=`) → upload. Data requests are sent without the
  * engine's own replay (a half-sent body would corrupt the session); recovery happens here:
- * a failed PATCH is followed by `GET <location>` to learn the committed Range and the rest of the
- * buffered chunk is resent from there; when the session is gone, the whole upload restarts.
+ * a failed PATCH is followed by `GET <location>` to learn the committed Range, and the upload
+ * continues from there with the source re-opened and the committed prefix skipped; when the
+ * session is gone, the whole upload restarts in a new session.
  */
 export class BlobUploader {
   readonly #engine: RequestEngine;
@@ -187,66 +188,61 @@ export class BlobUploader {
   ): Promise<void> {
     let location = start;
     let offset = 0;
-    const source = await open();
+    let failures = 0;
+    let cursor = await SourceCursor.open(open, 0);
     try {
-      for await (const chunk of chunks(source, this.#o.chunkSize)) {
-        const chunkStart = offset;
-        let resends = 0;
-        while (offset < chunkStart + chunk.length) {
-          const part = chunk.subarray(offset - chunkStart);
-          const req: EngineRequest = {
-            method: 'PATCH',
-            endpoint: ep,
-            path: location,
-            headers: {
-              'content-type': 'application/octet-stream',
-              'content-length': String(part.length),
-              'content-range': `${offset}-${offset + part.length - 1}`,
-            },
-            body: part,
-            scopes: [pushScope(repo)],
-            signal,
-            noRetry: allRetryable,
-          };
-          let failure: unknown;
-          try {
-            const res = await this.#send(req);
-            if (res.status === 202) {
-              discard(res.body);
-              location = this.#location(ep, res, req);
-              offset = rangeEnd(res.headers.get('range')) || offset + part.length;
-              continue;
-            }
-            if (!isRetryableStatus(res.status) && res.status !== 416)
-              return await this.#engine.fail(req, res);
+      while (offset < desc.size) {
+        const len = Math.min(this.#o.chunkSize, desc.size - offset);
+        const body = cursor.take(len);
+        const req: EngineRequest = {
+          method: 'PATCH',
+          endpoint: ep,
+          path: location,
+          headers: {
+            'content-type': 'application/octet-stream',
+            'content-length': String(len),
+            'content-range': `${offset}-${offset + len - 1}`,
+          },
+          body: () => body,
+          scopes: [pushScope(repo)],
+          signal,
+          noRetry: allRetryable,
+        };
+        let failure: unknown;
+        try {
+          const res = await this.#send(req);
+          if (res.status === 202) {
             discard(res.body);
-            failure = new RestartUpload(`PATCH answered ${res.status}`);
-          } catch (e) {
-            if (!isRetryableError(e)) throw e;
-            failure = e;
+            location = this.#location(ep, res, req);
+            const reported = rangeEnd(res.headers.get('range'));
+            offset += len;
+            if (reported && reported !== offset) {
+              // The registry kept a different amount than sent: continue from what it says.
+              offset = reported;
+              cursor.destroy();
+              cursor = await SourceCursor.open(open, offset);
+            }
+            continue;
           }
-          if (++resends > this.#o.retries) throw failure;
-          await sleep(backoffDelay(resends, this.#o.retry), signal);
-          // Ask the registry how much it kept; resend from there if that is inside this chunk.
-          const status = await this.#status(ep, repo, location, signal);
-          if (!status || status.offset < chunkStart || status.offset > chunkStart + chunk.length) {
-            throw new RestartUpload('upload session lost or rewound before this chunk');
-          }
-          location = status.location;
-          offset = status.offset;
+          if (!isRetryableStatus(res.status) && res.status !== 416) return await this.#engine.fail(req, res);
+          discard(res.body);
+          failure = new RestartUpload(`PATCH answered ${res.status}`);
+        } catch (e) {
+          if (!isRetryableError(e)) throw e;
+          failure = e;
         }
+        if (++failures > this.#o.retries) throw failure;
+        await sleep(backoffDelay(failures, this.#o.retry), signal);
+        // Ask the registry how much it kept, and continue from there with the source re-opened.
+        const status = await this.#status(ep, repo, location, signal);
+        if (!status) throw new RestartUpload('upload session lost');
+        location = status.location;
+        offset = status.offset;
+        cursor.destroy();
+        cursor = await SourceCursor.open(open, offset);
       }
     } finally {
-      source.destroy();
-    }
-    if (offset !== desc.size) {
-      throw new RegistryError({
-        status: 0,
-        method: 'PATCH',
-        url: location.toString(),
-        message: `source gave ${offset} bytes, descriptor says ${desc.size}`,
-        code: 'KILN_SIZE_MISMATCH',
-      });
+      cursor.destroy();
     }
     const req: EngineRequest = {
       method: 'PUT',
@@ -325,24 +321,67 @@ function rangeEnd(range: string | null): number | undefined {
   return m[1] === '0' ? 0 : Number(m[1]) + 1;
 }
 
-/** chunks: re-blocks a stream into buffers of exactly `size` bytes (the last may be shorter). */
-async function* chunks(source: Readable, size: number): AsyncGenerator<Buffer> {
-  let parts: Buffer[] = [];
-  let have = 0;
-  for await (const raw of source) {
-    let b = Buffer.isBuffer(raw) ? raw : Buffer.from(raw as Uint8Array);
-    while (have + b.length >= size) {
-      const take = size - have;
-      parts.push(b.subarray(0, take));
-      yield Buffer.concat(parts, size);
-      b = b.subarray(take);
-      parts = [];
-      have = 0;
-    }
-    if (b.length) {
-      parts.push(b);
-      have += b.length;
-    }
+/**
+ * SourceCursor: reads a blob source in consecutive slices without buffering them: each `take(n)`
+ * is a stream of exactly the next n bytes. After a failed chunk the cursor is dropped and a new
+ * one opened at the registry's offset (the opener is called again and the prefix skipped), so
+ * memory stays at one stream chunk whatever the chunk size.
+ */
+class SourceCursor {
+  readonly #source: Readable;
+  readonly #it: AsyncIterator<unknown>;
+  #pending: Buffer | undefined;
+
+  private constructor(source: Readable) {
+    this.#source = source;
+    this.#it = source[Symbol.asyncIterator]();
   }
-  if (have) yield Buffer.concat(parts, have);
+
+  static async open(open: () => Readable | Promise<Readable>, skip: number): Promise<SourceCursor> {
+    const c = new SourceCursor(await open());
+    let left = skip;
+    while (left > 0) {
+      const b = await c.#next(left);
+      left -= b.length;
+    }
+    return c;
+  }
+
+  /** The next bytes, at most `max` of them (the rest stays pending). */
+  async #next(max: number): Promise<Buffer> {
+    let b = this.#pending;
+    this.#pending = undefined;
+    if (!b) {
+      const r = await this.#it.next();
+      if (r.done) throw new SourceEndedError('the blob source ended before the size its descriptor gives');
+      b = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value as Uint8Array);
+    }
+    if (b.length > max) {
+      this.#pending = b.subarray(max);
+      b = b.subarray(0, max);
+    }
+    return b;
+  }
+
+  take(n: number): Readable {
+    const self = this;
+    return Readable.from(
+      (async function* () {
+        for (let left = n; left > 0; ) {
+          const b = await self.#next(left);
+          left -= b.length;
+          yield b;
+        }
+      })(),
+      { objectMode: false },
+    );
+  }
+
+  destroy(): void {
+    this.#source.destroy();
+  }
+}
+
+class SourceEndedError extends Error {
+  readonly code = 'KILN_SIZE_MISMATCH';
 }

@@ -152,10 +152,11 @@ export class RegistryClient {
       typeof options.registryMap === 'string'
         ? parseRegistryMap(options.registryMap)
         : { ...(options.registryMap ?? {}) };
-    // 16 MiB chunks: large enough that per-request overhead is negligible, small enough to buffer
-    // one chunk for a resend after a failed PATCH without breaking the memory budget.
-    this.chunkSize = options.chunkSize ?? 16 * 1024 * 1024;
-    this.monolithicMaxSize = options.monolithicMaxSize ?? this.chunkSize;
+    // Chunks are streamed from the source, never buffered, so their size costs no memory; 64 MiB
+    // keeps the request count low, and a failed chunk resumes from the registry's offset anyway.
+    this.chunkSize = options.chunkSize ?? 64 * 1024 * 1024;
+    // Up to 16 MiB one PUT: a failure restarts it whole, which is cheap at that size.
+    this.monolithicMaxSize = options.monolithicMaxSize ?? 16 * 1024 * 1024;
     const fileCreds =
       options.dockerConfig === false
         ? undefined

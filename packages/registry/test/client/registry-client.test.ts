@@ -124,7 +124,10 @@ describe('retries', () => {
     let n = 0;
     registry.intercept((r) =>
       r.url.pathname.endsWith('/manifests/v1') && n++ < 3
-        ? { status: [503, 429, 502][n - 1]!, headers: (n === 2 ? { 'retry-after': '0' } : {}) as Record<string, string> }
+        ? {
+            status: [503, 429, 502][n - 1]!,
+            headers: (n === 2 ? { 'retry-after': '0' } : {}) as Record<string, string>,
+          }
         : undefined,
     );
     const m = await client.getManifest(`${HOST}/${repo}:v1`);

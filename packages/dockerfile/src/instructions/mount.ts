@@ -53,11 +53,14 @@ function splitCsv(raw: string): string[] {
   return out;
 }
 
+/** Go's strconv.ParseBool spellings. */
+const TRUE = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
+const FALSE = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False']);
+
 function bool(key: string, value: string | undefined, raw: string, where: DockerfileErrorLocation): boolean {
   if (value === undefined) return true;
-  const v = value.toLowerCase();
-  if (v === 'true' || v === '1') return true;
-  if (v === 'false' || v === '0') return false;
+  if (TRUE.has(value)) return true;
+  if (FALSE.has(value)) return false;
   throw new DockerfileError(
     'INVALID_MOUNT',
     `invalid value for ${key}: ${JSON.stringify(value)} in --mount=${raw}`,
@@ -83,7 +86,11 @@ export function parseMount(raw: string, where: DockerfileErrorLocation): MountSp
       type = t;
     }
   }
-  const m: MountSpec = { type, readOnly: type === 'bind', raw };
+  // Read-only unless said otherwise, except cache and tmpfs mounts.
+  const m: MountSpec = { type, readOnly: type !== 'cache' && type !== 'tmpfs', raw };
+  const invalid = (message: string): never => {
+    throw new DockerfileError('INVALID_MOUNT', `${message}: --mount=${raw}`, where);
+  };
   for (const f of fields) {
     const trimmed = f.trim();
     if (trimmed === '') continue;
@@ -91,10 +98,8 @@ export function parseMount(raw: string, where: DockerfileErrorLocation): MountSp
     const key = (eq < 0 ? trimmed : trimmed.slice(0, eq)).toLowerCase();
     const value = eq < 0 ? undefined : trimmed.slice(eq + 1);
     const need = (): string => {
-      if (value === undefined) {
-        throw new DockerfileError('INVALID_MOUNT', `${key} needs a value in --mount=${raw}`, where);
-      }
-      return value;
+      if (value === undefined) invalid(`invalid field '${trimmed}' must be a key=value pair`);
+      return value as string;
     };
     switch (key) {
       case 'type':
@@ -135,6 +140,8 @@ export function parseMount(raw: string, where: DockerfileErrorLocation): MountSp
         break;
       }
       case 'required':
+        if (type !== 'secret' && type !== 'ssh')
+          invalid(`unexpected key 'required' for mount type '${type}'`);
         m.required = bool(key, value, raw, where);
         break;
       case 'mode':
@@ -173,6 +180,20 @@ export function parseMount(raw: string, where: DockerfileErrorLocation): MountSp
           where,
         );
     }
+  }
+  const fileInfoAllowed = type === 'secret' || type === 'ssh' || type === 'cache';
+  for (const k of ['mode', 'uid', 'gid'] as const) {
+    if (m[k] !== undefined && !fileInfoAllowed) invalid(`${k} not allowed for "${type}" type mounts`);
+  }
+  if (m.sharing !== undefined && type !== 'cache') invalid(`invalid cache sharing set for ${type} mount`);
+  if (m.size !== undefined && type !== 'tmpfs') invalid(`size not allowed for "${type}" type mounts`);
+  if (m.env !== undefined && type !== 'secret') invalid(`env not allowed for "${type}" type mounts`);
+  if (type === 'secret') {
+    if (m.from !== undefined) invalid('secret mount should not have a from');
+    if (m.source === undefined && m.target === undefined && m.id === undefined && m.env === undefined) {
+      invalid('invalid secret mount, one of source, target, id or env is required');
+    }
+    if (m.source !== undefined && m.id !== undefined) invalid("both source and id can't be set");
   }
   if (m.target === undefined && (type === 'bind' || type === 'cache' || type === 'tmpfs')) {
     throw new DockerfileError('INVALID_MOUNT', `mount type ${type} requires a target: --mount=${raw}`, where);

@@ -214,6 +214,8 @@ describe('instruction errors', () => {
     ['COPY --form=x a b', 'UNKNOWN_FLAG', /did you mean --from/],
     ['ADD --from=x a b', 'UNKNOWN_FLAG'],
     ['RUN --mount type=cache x', 'INVALID_FLAG'],
+    ['RUN --network=bridge x', 'INVALID_FLAG', /unsupported network mode/],
+    ['RUN --security=privileged x', 'INVALID_FLAG', /unsupported security mode/],
     ['ADD --parents a b', 'UNKNOWN_FLAG'],
     ['COPY --checksum=x a b', 'UNKNOWN_FLAG'],
     ['WORKDIR --x=1 /a', 'UNKNOWN_FLAG'],

@@ -69,6 +69,8 @@ const FLAGS: Record<string, Record<string, FlagKind>> = {
   },
 };
 
+const NETWORK_MODES = new Set(['default', 'none', 'host']);
+const SECURITY_MODES = new Set(['sandbox', 'insecure']);
 const VALID_STAGE_NAME = /^[a-z][a-z0-9-_.]*$/;
 const ONBUILD_PREFIX = /^\s*onbuild\s*/i;
 
@@ -210,6 +212,22 @@ export function toInstruction(node: Node): Instruction {
     }
     case 'run': {
       const mounts = (flags.strings.get('mount') ?? []).map((m) => parseMount(m, where));
+      const network = flags.string.get('network');
+      if (network !== undefined && !NETWORK_MODES.has(network)) {
+        throw new DockerfileError(
+          'INVALID_FLAG',
+          `RUN: unsupported network mode ${JSON.stringify(network)}`,
+          where,
+        );
+      }
+      const security = flags.string.get('security');
+      if (security !== undefined && !SECURITY_MODES.has(security)) {
+        throw new DockerfileError(
+          'INVALID_FLAG',
+          `RUN: unsupported security mode ${JSON.stringify(security)}`,
+          where,
+        );
+      }
       return {
         range: node.range,
         original: node.original,
@@ -219,8 +237,8 @@ export function toInstruction(node: Node): Instruction {
         args: node.args,
         json: node.json,
         mounts,
-        network: flags.string.get('network'),
-        security: flags.string.get('security'),
+        network,
+        security,
         devices: flags.strings.get('device') ?? [],
         heredocs: node.heredocs,
       };

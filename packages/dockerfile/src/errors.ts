@@ -39,7 +39,8 @@ export interface DockerfileErrorLocation {
 /**
  * DockerfileError is the only error the package throws for bad input. `code` is stable,
  * `line`/`column` are 1-based (0 when the error concerns no line, e.g. an unknown target),
- * and the message quotes the offending text. `instanceof` works across duplicate installs.
+ * and the message quotes the offending text without repeating the location, so callers can
+ * prefix `file:line:column: ` themselves. `instanceof` works across duplicate installs.
  */
 export class DockerfileError extends Error {
   readonly code: DockerfileErrorCode;
@@ -52,7 +53,7 @@ export class DockerfileError extends Error {
     message: string,
     where: DockerfileErrorLocation = { line: 0, column: 0 },
   ) {
-    super(where.line > 0 ? `line ${where.line}: ${message}` : message);
+    super(message);
     this.name = 'DockerfileError';
     this.code = code;
     this.line = where.line;

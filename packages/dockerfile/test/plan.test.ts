@@ -1,4 +1,5 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: Dockerfile text under test uses ${VAR}
+import { readFileSync } from 'node:fs';
 import { DockerfileError, parseDockerfile, planBuild, resolveArgValue } from '@kiln/dockerfile';
 import { describe, expect, test } from 'vitest';
 
@@ -341,5 +342,57 @@ describe('resolveSourceRef (ONBUILD triggers read back from an image config)', (
     expect(codeOf(() => resolveSourceRef(plan.stages, '2', 1))).toBe('FROM_LATER_STAGE');
     expect(codeOf(() => resolveSourceRef(plan.stages, '9', 1))).toBe('UNKNOWN_STAGE');
     expect(codeOf(() => resolveSourceRef(plan.stages, '$X', 1))).toBe('INVALID_FLAG');
+  });
+});
+
+describe('plans of golden fixtures', () => {
+  const fixture = (name: string) =>
+    readFileSync(new URL(`./fixtures/${name}/Dockerfile`, import.meta.url), 'utf8');
+
+  test('every-instruction: one stage holding every instruction kind but FROM', () => {
+    const plan = planBuild(fixture('every-instruction'));
+    expect(plan.stages).toHaveLength(1);
+    expect(plan.stages[0]!.base).toEqual({ kind: 'image', ref: 'debian:12-slim' });
+    expect(new Set(plan.stages[0]!.instructions.map((i) => i.kind))).toEqual(
+      new Set([
+        'label',
+        'maintainer',
+        'env',
+        'arg',
+        'run',
+        'add',
+        'copy',
+        'workdir',
+        'user',
+        'expose',
+        'volume',
+        'stopsignal',
+        'healthcheck',
+        'shell',
+        'onbuild',
+        'entrypoint',
+        'cmd',
+      ]),
+    );
+    expect(plan.warnings.map((w) => w.rule).sort()).toEqual(['LegacyKeyValueFormat', 'MaintainerDeprecated']);
+  });
+
+  test('go-multistage: platform args, mounts and the final stage', () => {
+    const plan = planBuild(fixture('go-multistage'), {
+      platform: 'linux/arm64',
+      buildPlatform: 'linux/amd64',
+    });
+    expect(plan.stages.map((s) => [s.name, s.base, s.platform])).toEqual([
+      ['build', { kind: 'image', ref: 'golang:1.22-alpine' }, 'linux/amd64'],
+      ['final', { kind: 'image', ref: 'alpine:3.19' }, undefined],
+    ]);
+    expect(plan.needed).toEqual([0, 1]);
+    const run = plan.stages[0]!.instructions[1]!;
+    expect(run.kind === 'run' && run.mounts.map((m) => [m.type, m.target, m.readOnly])).toEqual([
+      ['bind', 'go.mod', true],
+      ['bind', 'go.sum', true],
+      ['cache', '/go/pkg/mod', false],
+    ]);
+    expect(plan.warnings).toEqual([]);
   });
 });

@@ -254,3 +254,15 @@ describe('ContextSource contract: tools agree with kiln', () => {
     await ctx.close?.();
   });
 });
+
+describe('ContextSource contract: byte streams', () => {
+  it.each(sources)('$name: open() gives a byte stream, not an object stream', async ({ open }) => {
+    const source = await open();
+    try {
+      for (const p of ['README.md', 'empty.txt', 'big.bin'])
+        expect((await source.open(p)).readableObjectMode).toBe(false);
+    } finally {
+      await source.close?.();
+    }
+  });
+});

@@ -166,17 +166,16 @@ class DirSource extends BaseSource {
   override async readFile(path: string): Promise<Buffer> {
     const { fh, size } = await this.#openFile(path);
     try {
-      // positional reads up to EOF, sized by the fstat already made (readFile would fstat again)
-      const chunks: Buffer[] = [];
-      let pos = 0;
-      for (let want = Math.max(size, 1); ; want = 64 * 1024) {
-        const buf = Buffer.allocUnsafe(want);
-        const { bytesRead } = await fh.read(buf, 0, want, pos);
+      // reads the size the fstat above reported, as node's readFile does for regular files,
+      // without its second fstat; a file shrinking meanwhile yields what is left
+      const buf = Buffer.allocUnsafe(size);
+      let got = 0;
+      while (got < size) {
+        const { bytesRead } = await fh.read(buf, got, size - got, got);
         if (bytesRead === 0) break;
-        chunks.push(buf.subarray(0, bytesRead));
-        pos += bytesRead;
+        got += bytesRead;
       }
-      return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      return got === size ? buf : buf.subarray(0, got);
     } finally {
       await fh.close();
     }

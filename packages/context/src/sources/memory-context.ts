@@ -57,5 +57,7 @@ export function memoryContext(files: Record<string, string | Uint8Array | Memory
       content,
     );
   }
-  return new TreeSource('memory', tree, (data) => Readable.from([data ?? Buffer.alloc(0)]));
+  return new TreeSource('memory', tree, (data) =>
+    Readable.from([data ?? Buffer.alloc(0)], { objectMode: false }),
+  );
 }

@@ -53,7 +53,7 @@ export async function tarContext(
     typeof input === 'string'
       ? createReadStream(input)
       : input instanceof Uint8Array
-        ? Readable.from([Buffer.from(input)])
+        ? Readable.from([Buffer.from(input)], { objectMode: false })
         : input;
   const tree = new EntryTree<TarData>();
   const spool = new Spool(opts.tmpDir ?? tmpdir());
@@ -72,7 +72,7 @@ export async function tarContext(
     opts.kind ?? 'tar',
     tree,
     (data) => {
-      if (Buffer.isBuffer(data)) return Readable.from([data]);
+      if (Buffer.isBuffer(data)) return Readable.from([data], { objectMode: false });
       const range = data as { offset: number; size: number };
       return createReadStream(spool.path!, { start: range.offset, end: range.offset + range.size - 1 });
     },

@@ -42,7 +42,9 @@ export class TreeSource<D> extends BaseSource {
 
   async open(path: string): Promise<Readable> {
     const node = this.#file(path);
-    return node.entry.size === 0 ? Readable.from([]) : this.#openData(node.data, node.entry);
+    return node.entry.size === 0
+      ? Readable.from([], { objectMode: false })
+      : this.#openData(node.data, node.entry);
   }
 
   #file(path: string): TreeNode<D> {

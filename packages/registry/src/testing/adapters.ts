@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer, type ServerOptions as HttpsOptions } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { Dispatcher } from 'undici';
@@ -145,22 +146,25 @@ export class MemoryDispatcher extends Dispatcher {
   override async destroy(): Promise<void> {}
 }
 
-/** MemoryRegistryServer: a loopback HTTP server in front of a {@link MemoryRegistry}. */
+/** MemoryRegistryServer: a loopback HTTP(S) server in front of a {@link MemoryRegistry}. */
 export interface MemoryRegistryServer {
   /** `127.0.0.1:<port>`: use it as a registry host in references. */
   host: string;
-  /** `http://127.0.0.1:<port>`. */
+  /** `http://127.0.0.1:<port>` (or https with `tls`). */
   url: string;
   server: Server;
   close(): Promise<void>;
 }
 
-/** listenMemoryRegistry: serves the registry over plain HTTP on 127.0.0.1 (port 0 = any free port). */
+/**
+ * listenMemoryRegistry: serves the registry on 127.0.0.1 (port 0 = any free port), over plain
+ * HTTP, or HTTPS when `tls` (node:https server options: cert, key, and ca + requestCert for mTLS).
+ */
 export async function listenMemoryRegistry(
   registry: MemoryRegistry,
-  port = 0,
+  opts: { port?: number; tls?: HttpsOptions } = {},
 ): Promise<MemoryRegistryServer> {
-  const server = createServer((req: IncomingMessage, res) => {
+  const listener: RequestListener = (req: IncomingMessage, res) => {
     const headers = new Headers();
     for (const [k, v] of Object.entries(req.headers))
       if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
@@ -176,12 +180,13 @@ export async function listenMemoryRegistry(
         res.writeHead(500, { 'content-type': 'text/plain' });
         res.end(e.message);
       });
-  });
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  };
+  const server: Server = opts.tls ? createHttpsServer(opts.tls, listener) : createServer(listener);
+  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve));
   const { port: actual } = server.address() as AddressInfo;
   return {
     host: `127.0.0.1:${actual}`,
-    url: `http://127.0.0.1:${actual}`,
+    url: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${actual}`,
     server,
     close: () =>
       new Promise<void>((resolve) => {

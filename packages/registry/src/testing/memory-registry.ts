@@ -46,7 +46,13 @@ export interface RequestRecord {
 /** MemoryRegistryOptions: auth and behaviour switches. */
 export interface MemoryRegistryOptions {
   /** Require auth: `basic` (htpasswd-like) or `token` (Docker token protocol at `/token` on the same origin). */
-  auth?: { mode: 'basic' | 'token'; users: Record<string, string>; anonymousPull?: boolean };
+  auth?: {
+    mode: 'basic' | 'token';
+    users: Record<string, string>;
+    anonymousPull?: boolean;
+    /** OAuth2 refresh tokens (Docker's `identitytoken`) accepted by `POST /token`, mapped to a user. */
+    refreshTokens?: Record<string, string>;
+  };
   /** Answer blob GETs with a 307 to `<origin>/_blobstore/<digest>`, as registries backed by S3/GCS do. */
   redirectBlobsTo?: string;
   /** Token lifetime in seconds (token mode). Default 300. */
@@ -151,6 +157,7 @@ export class MemoryRegistry {
 
   async #route(req: MemoryRequest): Promise<MemoryResponse> {
     const { pathname } = req.url;
+    if (pathname === '/token' && req.method === 'POST') return this.#oauthToken(req);
     if (pathname === '/token') return this.#token(req);
     if (pathname.startsWith('/_blobstore/')) return this.#serveBlob(req, pathname.slice(12));
     if (pathname === '/v2/' || pathname === '/v2') {
@@ -216,6 +223,17 @@ export class MemoryRegistry {
     return a.length === b.length && timingSafeEqual(a, b) ? user : undefined;
   }
 
+  /** The OAuth2 form of the token protocol: `grant_type=refresh_token` with an identity token. */
+  async #oauthToken(req: MemoryRequest): Promise<MemoryResponse> {
+    const form = new URLSearchParams((await collect(req.body)).toString('utf8'));
+    const user =
+      form.get('grant_type') === 'refresh_token'
+        ? this.#o.auth?.refreshTokens?.[form.get('refresh_token') ?? '']
+        : undefined;
+    if (!user) return oops(401, 'UNAUTHORIZED', 'invalid refresh token');
+    return this.#issue(user, (form.get('scope') ?? '').split(' ').filter(Boolean));
+  }
+
   #token(req: MemoryRequest): MemoryResponse {
     const header = req.headers.get('authorization') ?? '';
     let user: string | undefined;
@@ -223,8 +241,12 @@ export class MemoryRegistry {
       user = header.startsWith('Basic ') ? this.#checkBasic(header) : undefined;
       if (!user) return oops(401, 'UNAUTHORIZED', 'invalid credentials');
     }
+    return this.#issue(user, req.url.searchParams.getAll('scope'));
+  }
+
+  #issue(user: string | undefined, requested: string[]): MemoryResponse {
     const scopes = new Set<string>();
-    for (const s of req.url.searchParams.getAll('scope')) {
+    for (const s of requested) {
       for (const one of s.split(' ')) {
         const [type, name, actions] = one.split(':') as [string, string, string | undefined];
         for (const action of (actions ?? '').split(',')) {

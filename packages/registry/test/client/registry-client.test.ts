@@ -78,6 +78,19 @@ describe('authentication', () => {
     expect(err.status).toBe(401);
   });
 
+  it('Bearer: an identity token is exchanged with the OAuth2 refresh_token grant (POST)', async () => {
+    const { registry, client } = setup(
+      { auth: { mode: 'token', users, refreshTokens: { 'refresh-abc': 'alice' } } },
+      { credentials: { [HOST]: { identityToken: 'refresh-abc' } } },
+    );
+    await seed(client, uniqueRepo());
+    const tokenCalls = registry.requests.filter((r) => r.path.startsWith('/token'));
+    expect(tokenCalls.length).toBeGreaterThan(0);
+    expect(
+      tokenCalls.every((r) => r.method === 'POST' && r.contentType === 'application/x-www-form-urlencoded'),
+    ).toBe(true);
+  });
+
   it('Basic: the credential is sent after the challenge; a wrong one is a 401 without secrets in the error', async () => {
     const { client } = setup({ auth: { mode: 'basic', users } }, { credentials: alice });
     const repo = uniqueRepo();
@@ -313,6 +326,26 @@ describe('mirrors and registry maps', () => {
     const err = await c.getManifest('orig.test/a/b:c').catch((e) => e);
     expect(err.status).toBe(404);
     expect(mapped.requests.some((r) => r.path === '/v2/a/b/manifests/c')).toBe(true);
+  });
+});
+
+describe('concurrency', () => {
+  it('at most `concurrency` blob uploads are in flight', async () => {
+    const { registry, client } = setup({}, { concurrency: 2 });
+    let inFlight = 0;
+    let peak = 0;
+    registry.intercept(async (r) => {
+      if (r.method === 'PUT' && r.url.pathname.includes('/blobs/uploads/')) {
+        peak = Math.max(peak, ++inFlight);
+        await new Promise((res) => setTimeout(res, 20));
+        inFlight--;
+      }
+      return undefined;
+    });
+    const img = makeImage([10, 11, 12, 13, 14, 15]);
+    const repo = `${HOST}/${uniqueRepo()}`;
+    await Promise.all(img.layers.map((l) => client.pushBlob(repo, l.desc, opener(l.bytes))));
+    expect(peak).toBe(2);
   });
 });
 

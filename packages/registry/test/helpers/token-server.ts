@@ -1,12 +1,7 @@
-import { execFile } from 'node:child_process';
 import { createSign, randomBytes, X509Certificate } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
+import { issueCert, makeCa } from './certs.js';
 
 /**
  * A minimal Docker token server (distribution's `docs/spec/auth/token.md` and `jwt.md`): GET
@@ -28,65 +23,16 @@ export interface TokenServer {
 }
 
 async function makeSigningCert(dir: string): Promise<{ keyPem: string; certDer: Buffer; caFile: string }> {
-  await mkdir(dir, { recursive: true });
-  const f = (n: string) => join(dir, n);
-  await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-sha256',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=kiln token CA',
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign,cRLSign',
-    '-keyout',
-    f('ca.key'),
-    '-out',
-    f('ca.crt'),
-  ]);
-  await run('openssl', [
-    'req',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-sha256',
-    '-subj',
-    '/CN=kiln token signer',
-    '-keyout',
-    f('signer.key'),
-    '-out',
-    f('signer.csr'),
-  ]);
-  await writeFile(
-    f('signer.ext'),
-    'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n',
+  // RS256: the token spec's usual algorithm, which distribution verifies through libtrust.
+  const ca = await makeCa(dir, 'token-ca', 'rsa');
+  const signer = await issueCert(
+    dir,
+    ca,
+    'token-signer',
+    ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature'],
+    'rsa',
   );
-  await run('openssl', [
-    'x509',
-    '-req',
-    '-sha256',
-    '-days',
-    '2',
-    '-in',
-    f('signer.csr'),
-    '-CA',
-    f('ca.crt'),
-    '-CAkey',
-    f('ca.key'),
-    '-CAcreateserial',
-    '-extfile',
-    f('signer.ext'),
-    '-out',
-    f('signer.crt'),
-  ]);
-  const cert = new X509Certificate(await readFile(f('signer.crt')));
-  return { keyPem: await readFile(f('signer.key'), 'utf8'), certDer: cert.raw, caFile: f('ca.crt') };
+  return { keyPem: signer.keyPem, certDer: new X509Certificate(signer.certPem).raw, caFile: ca.certFile };
 }
 
 const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');

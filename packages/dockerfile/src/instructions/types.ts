@@ -55,6 +55,7 @@ export interface MountSpec {
   raw: string;
 }
 
+/** `FROM [--platform=…] image [AS name]`: starts a stage. */
 export interface FromInstruction extends InstructionBase {
   kind: 'from';
   /** Base image, stage name or `scratch`, unexpanded. */
@@ -65,6 +66,7 @@ export interface FromInstruction extends InstructionBase {
   platform?: string;
 }
 
+/** `RUN`: a command for the executor; its text is never expanded by kiln. */
 export interface RunInstruction extends InstructionBase {
   kind: 'run';
   /** Exec form: the array. Shell form: one element, the command text (never expanded). */
@@ -77,23 +79,27 @@ export interface RunInstruction extends InstructionBase {
   heredocs: Heredoc[];
 }
 
+/** `CMD`: the default command (or arguments to ENTRYPOINT). */
 export interface CmdInstruction extends InstructionBase {
   kind: 'cmd';
   args: string[];
   json: boolean;
 }
 
+/** `ENTRYPOINT`: the command the image runs. */
 export interface EntrypointInstruction extends InstructionBase {
   kind: 'entrypoint';
   args: string[];
   json: boolean;
 }
 
+/** `SHELL ["…"]`: the shell for later shell-form instructions (JSON form only). */
 export interface ShellInstruction extends InstructionBase {
   kind: 'shell';
   args: string[];
 }
 
+/** `ENV`: environment variables for later instructions and the image. */
 export interface EnvInstruction extends InstructionBase {
   kind: 'env';
   pairs: KeyValue[];
@@ -101,17 +107,20 @@ export interface EnvInstruction extends InstructionBase {
   legacy: boolean;
 }
 
+/** `LABEL`: image labels. */
 export interface LabelInstruction extends InstructionBase {
   kind: 'label';
   pairs: KeyValue[];
   legacy: boolean;
 }
 
+/** `MAINTAINER` (deprecated): the image author. */
 export interface MaintainerInstruction extends InstructionBase {
   kind: 'maintainer';
   name: string;
 }
 
+/** `EXPOSE`: ports, sorted as strings like BuildKit does. */
 export interface ExposeInstruction extends InstructionBase {
   kind: 'expose';
   ports: string[];
@@ -130,6 +139,7 @@ export interface CopyLike extends InstructionBase {
   exclude: string[];
 }
 
+/** `COPY`: files from the context, a stage or an image. */
 export interface CopyInstruction extends CopyLike {
   kind: 'copy';
   /** `--from` as written. */
@@ -139,6 +149,7 @@ export interface CopyInstruction extends CopyLike {
   parents: boolean;
 }
 
+/** `ADD`: like COPY, plus URLs, git repositories and archive unpacking. */
 export interface AddInstruction extends CopyLike {
   kind: 'add';
   checksum?: string;
@@ -147,16 +158,19 @@ export interface AddInstruction extends CopyLike {
   unpack?: boolean;
 }
 
+/** `VOLUME`: mount points recorded in the image config (entries trimmed). */
 export interface VolumeInstruction extends InstructionBase {
   kind: 'volume';
   paths: string[];
 }
 
+/** `USER user[:group]`. */
 export interface UserInstruction extends InstructionBase {
   kind: 'user';
   user: string;
 }
 
+/** `WORKDIR`: the working directory, relative paths join the previous one. */
 export interface WorkdirInstruction extends InstructionBase {
   kind: 'workdir';
   path: string;
@@ -168,11 +182,13 @@ export interface ArgDeclaration {
   value?: string;
 }
 
+/** `ARG name[=default] …`: build arguments in scope from here on. */
 export interface ArgInstruction extends InstructionBase {
   kind: 'arg';
   args: ArgDeclaration[];
 }
 
+/** `ONBUILD`: a trigger stored in the image for builds that use it as a base. */
 export interface OnbuildInstruction extends InstructionBase {
   kind: 'onbuild';
   /** The trigger text stored in the image config (`RUN echo hi`). */
@@ -181,11 +197,13 @@ export interface OnbuildInstruction extends InstructionBase {
   trigger: Instruction;
 }
 
+/** `STOPSIGNAL`: the signal that stops the container. */
 export interface StopsignalInstruction extends InstructionBase {
   kind: 'stopsignal';
   signal: string;
 }
 
+/** `HEALTHCHECK`: how to probe the container; `NONE` disables an inherited one. */
 export interface HealthcheckInstruction extends InstructionBase {
   kind: 'healthcheck';
   /** `['NONE']`, `['CMD', ...argv]` or `['CMD-SHELL', text]`. */

@@ -106,6 +106,13 @@ async function indexTar(
     ex.destroy(e);
   });
   stream.pipe(ex as unknown as NodeJS.WritableStream);
+  const onAbort = () => {
+    failure = signal?.reason;
+    stream.destroy();
+    ex.destroy(signal?.reason as Error);
+  };
+  signal?.throwIfAborted();
+  signal?.addEventListener('abort', onAbort, { once: true });
   let inMemory = 0;
   try {
     for await (const member of ex) {
@@ -147,6 +154,8 @@ async function indexTar(
     }
   } catch (e) {
     throw failure ?? e;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
   }
   if (failure) throw failure;
 }

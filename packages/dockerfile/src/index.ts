@@ -9,6 +9,7 @@ export type {
   Warning,
 } from './ast.js';
 export { type CheckRule, type RuleName, rules } from './checks/rules.js';
+export { applyChecks, failOnWarnings, undefinedVarWarnings, type VariableScope } from './checks/runtime.js';
 export { DockerfileError, type DockerfileErrorCode, type DockerfileErrorLocation } from './errors.js';
 export type { ExpandedInstruction, ExpandOptions } from './instructions/expand.js';
 export { expandInstruction } from './instructions/expand.js';

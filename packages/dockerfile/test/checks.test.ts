@@ -184,3 +184,37 @@ describe('ConsistentInstructionCasing scope', () => {
     expect(warned('FROM a\nrun x')).toEqual(['ConsistentInstructionCasing@2']);
   });
 });
+
+describe('dispatch-time helpers for core', () => {
+  test('plan.checks reflects the directive', () => {
+    expect(planBuild('# check=skip=A,B;error=false\nFROM a').checks).toEqual({
+      skip: ['A', 'B'],
+      error: false,
+    });
+    expect(planBuild('FROM a').checks).toEqual({ skip: [], error: false });
+  });
+
+  test('undefinedVarWarnings skips declared ARGs and suggests a close name', async () => {
+    const { undefinedVarWarnings, expandInstruction, parseInstruction } = await import('@kiln/dockerfile');
+    const ins = parseInstruction('COPY $DECLARED $VERSON $OTHER /x');
+    const { undefinedVars } = expandInstruction(ins, { VERSION: '1' });
+    const ws = undefinedVarWarnings(ins, undefinedVars, { declaredArgs: ['DECLARED'], env: ['VERSION'] });
+    expect(ws.map((w) => [w.rule, w.message])).toEqual([
+      ['UndefinedVar', rules.UndefinedVar.format('VERSON', 'VERSION')],
+      ['UndefinedVar', rules.UndefinedVar.format('OTHER')],
+    ]);
+    expect(ws[0]!.range).toEqual(ins.range);
+  });
+
+  test('applyChecks and failOnWarnings apply skip and error to dispatch-time warnings', async () => {
+    const { applyChecks, failOnWarnings, undefinedVarWarnings, parseInstruction } = await import(
+      '@kiln/dockerfile'
+    );
+    const ws = undefinedVarWarnings(parseInstruction('WORKDIR $X'), ['X'], { declaredArgs: [], env: [] });
+    expect(applyChecks({ skip: ['UndefinedVar'], error: true }, ws)).toEqual([]);
+    expect(applyChecks({ skip: ['all'], error: false }, ws)).toEqual([]);
+    expect(applyChecks({ skip: [], error: false }, ws)).toEqual(ws);
+    expect(() => failOnWarnings({ skip: [], error: true }, ws)).toThrow(DockerfileError);
+    expect(() => failOnWarnings({ skip: [], error: false }, ws)).not.toThrow();
+  });
+});

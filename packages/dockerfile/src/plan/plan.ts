@@ -2,6 +2,7 @@ import type { DockerfileAst, SourceRange } from '../ast.js';
 import { parseCheckConfig } from '../checks/check-directive.js';
 import { checkInstructionCasing, Linter, looksSecret } from '../checks/linter.js';
 import { rules } from '../checks/rules.js';
+import { applyChecks, failOnWarnings, undefinedVarWarnings } from '../checks/runtime.js';
 import { DockerfileError, excerpt } from '../errors.js';
 import { expandInstruction } from '../instructions/expand.js';
 import { toInstruction } from '../instructions/from-node.js';
@@ -246,7 +247,14 @@ export function planBuild(textOrAst: string | DockerfileAst, opts: PlanOptions =
     });
   }
   warnings.sort((a, b) => a.range.start.line - b.range.start.line);
-  const checked = applyCheckConfig(ast, warnings, lookup(buildArgs, 'BUILDKIT_DOCKERFILE_CHECK'));
+  const override = lookup(buildArgs, 'BUILDKIT_DOCKERFILE_CHECK');
+  const directive = ast.directives.find((d) => d.name === 'check');
+  const value = override ?? directive?.value;
+  const cfg =
+    value === undefined ? undefined : parseCheckConfig(value, override === undefined ? directive : undefined);
+  const checks = { skip: cfg ? [...cfg.skip] : [], error: cfg?.error ?? false };
+  const checked = applyChecks(checks, warnings);
+  failOnWarnings(checks, checked);
 
   return {
     directives: ast.directives,
@@ -262,6 +270,7 @@ export function planBuild(textOrAst: string | DockerfileAst, opts: PlanOptions =
     buildPlatform,
     unusedBuildArgs,
     warnings: checked,
+    checks,
   };
 }
 
@@ -275,23 +284,6 @@ function looksLikeImageName(ref: string): boolean {
     !ref.includes('//') &&
     !ref.includes(':@')
   );
-}
-
-function applyCheckConfig(ast: DockerfileAst, warnings: BuildPlan['warnings'], override?: string) {
-  const directive = ast.directives.find((d) => d.name === 'check');
-  const value = override ?? directive?.value;
-  if (value === undefined) return warnings;
-  const cfg = parseCheckConfig(value, override === undefined ? directive : undefined);
-  const kept = cfg.skip.has('all') ? [] : warnings.filter((w) => !cfg.skip.has(w.rule));
-  if (cfg.error && kept.length > 0) {
-    const first = kept[0]!;
-    throw new DockerfileError(
-      'CHECK_FAILED',
-      `lint violation found for rules: ${[...new Set(kept.map((w) => w.rule))].join(', ')} (first: ${first.message})`,
-      { line: first.range.start.line, column: first.range.start.column },
-    );
-  }
-  return kept;
 }
 
 interface StageCheckContext {
@@ -414,8 +406,5 @@ function report(
   args: Set<string>,
   linter: Linter,
 ) {
-  for (const name of names) {
-    if (args.has(name)) continue;
-    linter.warn(rules.UndefinedVar, range, name, suggest(name, env.keys()));
-  }
+  linter.warnings.push(...undefinedVarWarnings({ range }, names, { declaredArgs: args, env: env.keys() }));
 }

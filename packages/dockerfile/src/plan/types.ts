@@ -71,6 +71,14 @@ export interface BuildPlan {
   buildPlatform: Platform;
   /** Build args no ARG declares and that are not predefined. */
   unusedBuildArgs: string[];
-  /** Lint warnings (parse-time ones included), in line order. */
+  /** Lint warnings (parse-time ones included), in line order, `checks.skip` applied. */
   warnings: Warning[];
+  /** The `# check=` directive (or `BUILDKIT_DOCKERFILE_CHECK` build arg) in effect. */
+  checks: CheckSettings;
+}
+
+/** Which rules to skip (`all` skips every rule) and whether warnings fail the build. */
+export interface CheckSettings {
+  skip: string[];
+  error: boolean;
 }

@@ -20,17 +20,6 @@ interface CaseSpec {
   oracleDockerfile?: string;
 }
 
-/** The `config` object of an image's config blob, fetched from a plain-HTTP registry. */
-async function rawConfig(registry: string, repo: string, tag: string): Promise<Record<string, unknown>> {
-  const accept =
-    'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json';
-  const manifest = await (
-    await fetch(`http://${registry}/v2/${repo}/manifests/${tag}`, { headers: { accept } })
-  ).json();
-  const config = await (await fetch(`http://${registry}/v2/${repo}/blobs/${manifest.config.digest}`)).json();
-  return config.config ?? {};
-}
-
 const casesDir = path.join(import.meta.dirname, 'cases');
 const cases = (await readdir(casesDir)).sort();
 
@@ -80,19 +69,7 @@ describe.concurrent('kiln builds the same image as BuildKit', () => {
     const cmp = await compareImages(`docker://${repo}:oracle`, `docker://${repo}:kiln`, {
       ...(oracle.builder === 'buildah' ? { ignorePaths: BUILDAH_ARTIFACTS } : {}),
     });
-    const extensions = /^config\.(Healthcheck|Shell|OnBuild):/;
-    expect({ config: cmp.configDiff.filter((l) => !extensions.test(l)), tree: cmp.treeDiff }).toEqual({
-      config: [],
-      tree: [],
-    });
-    // skopeo's Docker→OCI conversion (inside compareImages) drops Docker's config extensions, so those are
-    // compared on the raw config blobs as the registry serves them.
-    const [a, b] = await Promise.all([
-      rawConfig(env.registry, `oracle/${name}`, 'oracle'),
-      rawConfig(env.registry, `oracle/${name}`, 'kiln'),
-    ]);
-    for (const field of ['Healthcheck', 'Shell', 'OnBuild'] as const)
-      expect(b[field] ?? null, field).toEqual(a[field] ?? null);
+    expect({ config: cmp.configDiff, tree: cmp.treeDiff }).toEqual({ config: [], tree: [] });
     expect(cmp.entries.b).toBeGreaterThan(0);
   });
 });

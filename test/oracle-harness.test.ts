@@ -276,4 +276,43 @@ describe('oracle harness', () => {
       expect.stringMatching(/^config\.Healthcheck: A=\{.*\} B=\(unset\)$/),
     ]);
   });
+
+  it.skipIf(!env.debian)(
+    'agrees between BuildKit and buildah on a Debian base (useradd, deleted docs, hardlinks, WORKDIR, USER)',
+    async () => {
+      const dir = join(ctx, 'debian');
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, 'hello.txt'), 'hello from the context\n');
+      const lines = [
+        `FROM ${env.images.debian}`,
+        'RUN useradd --create-home --uid 1001 app && rm -rf /usr/share/doc/* && ln /usr/bin/env /usr/local/bin/env-hardlink',
+        'COPY --chown=app:app hello.txt /home/app/',
+        'WORKDIR /home/app',
+        'USER app',
+      ];
+      await writeFile(join(dir, 'Dockerfile'), `${lines.join('\n')}\n`);
+      const t0 = performance.now();
+      const a = await oracleBuild({
+        contextDir: dir,
+        ref: `${env.registry}/harness/debian:buildkit`,
+        builder: 'buildkit',
+      });
+      const b = await oracleBuild({
+        contextDir: dir,
+        ref: `${env.registry}/harness/debian:buildah`,
+        builder: 'buildah',
+      });
+      const t1 = performance.now();
+      const r = await compareImages(a.ref, b.ref, { ignorePaths: BUILDAH_ARTIFACTS });
+      console.log('debian oracle builds + compare (ms):', {
+        a,
+        b,
+        compare: Math.round(performance.now() - t1),
+        builds: Math.round(t1 - t0),
+      });
+      expect(r.configDiff).toEqual([]);
+      expect(r.treeDiff).toEqual([]);
+      expect(r.entries.a).toBeGreaterThan(3000);
+    },
+  );
 });

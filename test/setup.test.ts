@@ -1,9 +1,10 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, link, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import { execTool } from './lib/exec.js';
+import { formatEntry, listRootfs } from './lib/unpack.js';
 import { debianMirror, fromDeb822, fromOneLine } from './setup/debian-mirror.js';
 import { type RunningRegistry, startRegistry } from './setup/distribution.js';
 
@@ -167,5 +168,38 @@ describe('debianMirror', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('listRootfs', () => {
+  it('lists types, modes, owners, content hashes, symlink targets and hardlink groups', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-list-'));
+    try {
+      await mkdir(join(dir, 'd'), { mode: 0o750 });
+      await writeFile(join(dir, 'd/a'), 'hello\n');
+      await link(join(dir, 'd/a'), join(dir, 'b'));
+      await symlink('d/a', join(dir, 's'));
+      await chmod(join(dir, 'd'), 0o2750);
+      await chmod(join(dir, 'd/a'), 0o644);
+      const o = `${process.getuid!()}:${process.getgid!()}`;
+      const lines = (await listRootfs(dir)).map(formatEntry);
+      const sha = '5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03';
+      expect(lines).toEqual([
+        `b\tf\t0644\t${o}\t6\t${sha}\t-`,
+        `d\td\t2750\t${o}\t-\t-\t-`,
+        `d/a\tf\t0644\t${o}\t6\t${sha}\t=> b`,
+        `s\tl\t0777\t${o}\t-\t-\td/a`,
+      ]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('scripts/install-test-deps.sh', () => {
+  it('finds every test package installed and returns quickly', async () => {
+    const r = await execTool('bash', [join(import.meta.dirname, '..', 'scripts', 'install-test-deps.sh')]);
+    expect(r.stdout).toMatch(/^install-test-deps: all \d+ packages present$/m);
+    expect(r.ms).toBeLessThan(2_000);
   });
 });

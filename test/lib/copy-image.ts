@@ -1,8 +1,8 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execTool } from './exec.js';
 import { type RegistryAccess, skopeoAccessFlags, skopeoRef } from './image-ref.js';
+import { scratchDir } from './scratch-dir.js';
 
 /** Options of {@link copyImage}. @public */
 export interface CopyImageOptions {
@@ -22,7 +22,7 @@ export interface CopyImageOptions {
  * @public
  */
 export async function copyImage(src: string, dest: string, opts: CopyImageOptions = {}): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'kiln-copy-'));
+  const dir = await mkdtemp(join(scratchDir(), 'kiln-copy-'));
   try {
     const digestFile = join(dir, 'digest');
     await execTool('skopeo', [

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execTool } from './exec.js';
 import { type RegistryAccess, skopeoAccessFlags, skopeoRef } from './image-ref.js';
 import type { ImageConfigJson } from './inspect.js';
+import { scratchDir } from './scratch-dir.js';
 
 /** Options of {@link umociUnpack}. @public */
 export interface UnpackOptions {
@@ -16,7 +16,7 @@ export interface UnpackOptions {
    * the full unpack also checks that the config converts to a runtime spec.
    */
   raw?: boolean;
-  /** Parent of the work dir. Default: the OS temp dir. */
+  /** Parent of the work dir. Default: {@link scratchDir} (tmpfs when there is one). */
   parentDir?: string;
 }
 
@@ -47,7 +47,7 @@ export interface UnpackedImage {
  * @public
  */
 export async function umociUnpack(ref: string, opts: UnpackOptions = {}): Promise<UnpackedImage> {
-  const dir = await mkdtemp(join(opts.parentDir ?? tmpdir(), 'kiln-unpack-'));
+  const dir = await mkdtemp(join(opts.parentDir ?? scratchDir(), 'kiln-unpack-'));
   try {
     const layout = join(dir, 'layout');
     const bundle = join(dir, 'bundle');
@@ -122,22 +122,31 @@ export interface RootfsEntry {
   rdev?: string;
   /** mtime in whole seconds (only with `mtime: true`). */
   mtime?: number;
+  /**
+   * For a regular file that shares its inode with other paths (a hardlink): the first of
+   * those paths in listing order; unset on that first path itself.
+   */
+  hardlinkTo?: string;
 }
 
 /**
  * listRootfs: every entry below `root` (not following symlinks), sorted by path bytewise,
  * with type, mode, owner, size and sha256 of regular files, symlink target, device
- * numbers, and optionally mtime. Reads every file once.
+ * numbers, hardlink groups (so a builder that turns hardlinks into copies is caught), and
+ * optionally mtime. Reads every file once.
  * @public
  */
 export async function listRootfs(root: string, opts: { mtime?: boolean } = {}): Promise<RootfsEntry[]> {
   const out: RootfsEntry[] = [];
+  const inodes = new Map<string, RootfsEntry[]>();
+  const hashes: (() => Promise<void>)[] = [];
   const walk = async (rel: string): Promise<void> => {
     const names = await readdir(rel ? join(root, rel) : root);
-    for (const name of names) {
+    const stats = await Promise.all(names.map((n) => lstat(join(root, rel, n))));
+    for (const [i, name] of names.entries()) {
       const p = rel ? `${rel}/${name}` : name;
       const abs = join(root, p);
-      const st = await lstat(abs);
+      const st = stats[i]!;
       const e: RootfsEntry = {
         path: p,
         type: fileType(st.mode),
@@ -147,7 +156,13 @@ export async function listRootfs(root: string, opts: { mtime?: boolean } = {}): 
       };
       if (e.type === 'f') {
         e.size = st.size;
-        e.sha256 = await sha256File(abs);
+        hashes.push(async () => {
+          e.sha256 = await sha256File(abs, st.size);
+        });
+        if (st.nlink > 1) {
+          const key = `${st.dev}:${st.ino}`;
+          inodes.set(key, [...(inodes.get(key) ?? []), e]);
+        }
       } else if (e.type === 'l') {
         e.link = await readlink(abs);
       } else if (e.type === 'c' || e.type === 'b') {
@@ -159,10 +174,25 @@ export async function listRootfs(root: string, opts: { mtime?: boolean } = {}): 
     }
   };
   await walk('');
-  return out.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
+  // Hash with a few reads in flight: thousands of small files are latency-bound.
+  let next = 0;
+  const worker = async () => {
+    while (next < hashes.length) await hashes[next++]!();
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+  const byPath = (a: RootfsEntry, b: RootfsEntry) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path));
+  for (const group of inodes.values()) {
+    group.sort(byPath);
+    for (const e of group.slice(1)) e.hardlinkTo = group[0]!.path;
+  }
+  return out.sort(byPath);
 }
 
-/** formatEntry: one listing line, `path type mode uid:gid size sha256 link` (tab-separated). @public */
+/**
+ * formatEntry: one listing line, `path type mode uid:gid size sha256 link` (tab-separated);
+ * `link` is the symlink target, `=> first/path` for a hardlink, or `major,minor` of a device.
+ * @public
+ */
 export function formatEntry(e: RootfsEntry): string {
   const cols = [
     e.path,
@@ -171,7 +201,7 @@ export function formatEntry(e: RootfsEntry): string {
     `${e.uid}:${e.gid}`,
     e.size ?? '-',
     e.sha256 ?? '-',
-    e.link ?? e.rdev ?? '-',
+    e.link ?? e.rdev ?? (e.hardlinkTo ? `=> ${e.hardlinkTo}` : '-'),
   ];
   if (e.mtime !== undefined) cols.push(e.mtime);
   return cols.join('\t');
@@ -205,8 +235,10 @@ function fileType(mode: number): string {
   }
 }
 
-async function sha256File(file: string): Promise<string> {
+/** sha256 hex of a file: small files in one read, large ones streamed. */
+async function sha256File(file: string, size: number): Promise<string> {
   const h = createHash('sha256');
+  if (size <= 4 * 1024 * 1024) return h.update(await readFile(file)).digest('hex');
   for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
   return h.digest('hex');
 }

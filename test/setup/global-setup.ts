@@ -1,7 +1,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { stopDockerEngine } from '../lib/docker-engine.js';
 import { cleanupBuildah } from '../lib/oracle.js';
+import { scratchDir } from '../lib/scratch-dir.js';
 import { envVarsOf, type KilnTestEnv } from '../lib/test-env.js';
 import { buildBaseImages, pushBaseImages } from './base-images.js';
 import { type RunningRegistry, startRegistry } from './distribution.js';
@@ -25,7 +27,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     timings[label] = Math.round(performance.now() - since);
   };
   // Short path: dockerd's unix socket lives below it (sun_path is limited to 108 bytes).
-  const stateDir = await mkdtemp('/tmp/kiln-e2e-');
+  // On tmpfs when there is one: registries, unpacks and builders write many small files.
+  const stateDir = await mkdtemp(join(scratchDir(), 'kiln-e2e-'));
   const registries: RunningRegistry[] = [];
   const teardown = async () => {
     const t = performance.now();

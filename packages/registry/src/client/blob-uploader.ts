@@ -193,7 +193,18 @@ export class BlobUploader {
     try {
       while (offset < desc.size) {
         const len = Math.min(this.#o.chunkSize, desc.size - offset);
-        const body = cursor.take(len);
+        const chunkStart = offset;
+        let sent = false;
+        // Replay-safe: if the engine must resend (a 401 refreshed the token), the chunk is re-read
+        // from a fresh cursor at the same offset rather than from a half-consumed stream.
+        const body = async () => {
+          if (sent) {
+            cursor.destroy();
+            cursor = await SourceCursor.open(open, chunkStart);
+          }
+          sent = true;
+          return cursor.take(len);
+        };
         const req: EngineRequest = {
           method: 'PATCH',
           endpoint: ep,
@@ -203,7 +214,7 @@ export class BlobUploader {
             'content-length': String(len),
             'content-range': `${offset}-${offset + len - 1}`,
           },
-          body: () => body,
+          body,
           scopes: [pushScope(repo)],
           signal,
           noRetry: allRetryable,

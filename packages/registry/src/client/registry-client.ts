@@ -520,6 +520,8 @@ export class RegistryClient {
         return this.#engine.fail(req, res);
       },
       `${ep.host}/${r.repository}`,
+      5,
+      signal,
     );
   }
 

@@ -15,7 +15,13 @@ export type RangeOpener = (offset: number) => Promise<{ body: Readable; skip: nu
  * ending, and a consumer writing to a temp file must discard it. A body cut short (connection reset,
  * stall) is re-requested from the byte reached, via `open(offset)` (HTTP Range), up to `maxResumes` times.
  */
-export function verifiedStream(desc: Descriptor, open: RangeOpener, where: string, maxResumes = 5): Readable {
+export function verifiedStream(
+  desc: Descriptor,
+  open: RangeOpener,
+  where: string,
+  maxResumes = 5,
+  signal?: AbortSignal,
+): Readable {
   async function* run(): AsyncGenerator<Buffer> {
     const hash = createHash(digestAlgorithm(desc.digest));
     let received = 0;
@@ -25,6 +31,8 @@ export function verifiedStream(desc: Descriptor, open: RangeOpener, where: strin
       let { body, skip } = await open(received);
       try {
         for await (const raw of body) {
+          // Checked per chunk: a transport that already buffered the body would not notice the abort.
+          if (signal?.aborted) throw signal.reason;
           let chunk = raw as Buffer;
           if (skip > 0) {
             const drop = Math.min(skip, chunk.length);
@@ -47,6 +55,7 @@ export function verifiedStream(desc: Descriptor, open: RangeOpener, where: strin
         }
       } catch (e) {
         body.destroy();
+        if (signal?.aborted) throw signal.reason;
         if (received < desc.size && resumes < maxResumes && isRetryableError(e)) {
           resumes++;
           continue;

@@ -1,5 +1,4 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { Readable } from 'node:stream';
 import { isDigest, sha256Digest } from '../image/digest.js';
 import { parseManifest } from '../image/manifest.js';
 import { isIndexMediaType } from '../image/media-types.js';
@@ -503,9 +502,4 @@ async function drain(body: AsyncIterable<Uint8Array> | null): Promise<void> {
   for await (const _ of body ?? []) {
     // discard
   }
-}
-
-/** bodyStream: a response body as a Node stream (empty when absent). */
-export function bodyStream(res: MemoryResponse): Readable {
-  return Readable.from(res.body ? [res.body] : []);
 }

@@ -8,7 +8,12 @@ import {
   RegistryError,
   redactUrl,
 } from '../../src/index.js';
-import { MemoryRegistry, type MemoryRegistryOptions, memoryFetch } from '../../src/testing/index.js';
+import {
+  listenMemoryRegistry,
+  MemoryRegistry,
+  type MemoryRegistryOptions,
+  memoryFetch,
+} from '../../src/testing/index.js';
 import { makeImage, opener, readStream, uniqueRepo } from '../helpers/images.js';
 
 const HOST = 'reg.test';
@@ -208,6 +213,43 @@ describe('pulling blobs', () => {
     });
     expect((await readStream(await client.openBlob(`${HOST}/${repo}`, l.desc))).equals(l.bytes)).toBe(true);
     expect(registry.requests.filter((r) => r.range).map((r) => r.range)).toEqual(['bytes=30000-']);
+  });
+
+  it('a server that ignores Range on the resume is handled by skipping the bytes already received', async () => {
+    const { registry, client } = setup();
+    const repo = uniqueRepo();
+    const img = await seed(client, repo, [50_000]);
+    const l = img.layers[0]!;
+    let calls = 0;
+    registry.intercept((r) => {
+      if (r.method !== 'GET' || !r.url.pathname.endsWith(l.desc.digest)) return undefined;
+      calls++;
+      // First answer is cut short; the second ignores the Range header and sends everything.
+      return { status: 200, headers: {}, body: calls === 1 ? l.bytes.subarray(0, 20_000) : l.bytes };
+    });
+    expect((await client.fetchBlob(`${HOST}/${repo}`, l.desc)).equals(l.bytes)).toBe(true);
+    expect(calls).toBe(2);
+  });
+
+  it('aborting while a blob streams ends the stream with the abort reason', async () => {
+    const registry = new MemoryRegistry();
+    const server = await listenMemoryRegistry(registry);
+    try {
+      const client = new RegistryClient({ insecure: [server.host], dockerConfig: false });
+      const repo = uniqueRepo();
+      const l = makeImage([3_000_000]).layers[0]!;
+      await client.pushBlob(`${server.host}/${repo}`, l.desc, opener(l.bytes));
+      const ctrl = new AbortController();
+      const s = await client.openBlob(`${server.host}/${repo}`, l.desc, { signal: ctrl.signal });
+      let chunks = 0;
+      const err = await (async () => {
+        for await (const _ of s) if (++chunks === 1) ctrl.abort(new Error('stop now'));
+      })().catch((e) => e);
+      expect(err?.message).toBe('stop now');
+      await client.close();
+    } finally {
+      await server.close();
+    }
   });
 
   it('a blob whose bytes do not match its digest errors and never ends cleanly', async () => {

@@ -34,6 +34,18 @@ function dockerfile(variant: 'same' | 'different' | 'owner'): string {
   ].join('\n');
 }
 
+/** Builds `dir` with BuildKit, then buildah (each pushed as `harness/REPO:builder`). */
+async function buildWithBoth(
+  dir: string,
+  repo: string,
+  extra: { format?: 'docker' } = {},
+): Promise<[OracleBuildResult, OracleBuildResult]> {
+  const ref = (b: string) => `${env.registry}/harness/${repo}:${b}`;
+  const a = await oracleBuild({ contextDir: dir, ref: ref('buildkit'), builder: 'buildkit' });
+  const b = await oracleBuild({ contextDir: dir, ref: ref('buildah'), builder: 'buildah', ...extra });
+  return [a, b];
+}
+
 beforeAll(async () => {
   ctx = await mkdtemp(join(tmpdir(), 'kiln-harness-ctx-'));
   await mkdir(join(ctx, 'app/bin'), { recursive: true });
@@ -188,16 +200,7 @@ describe('oracle harness', () => {
         '',
       ].join('\n'),
     );
-    const a = await oracleBuild({
-      contextDir: dir,
-      ref: `${env.registry}/harness/run:buildkit`,
-      builder: 'buildkit',
-    });
-    const b = await oracleBuild({
-      contextDir: dir,
-      ref: `${env.registry}/harness/run:buildah`,
-      builder: 'buildah',
-    });
+    const [a, b] = await buildWithBoth(dir, 'run');
     const raw = await compareImages(a.ref, b.ref);
     // The documented buildah artifacts are the only difference...
     expect(raw.treeDiff.map((l) => l.split('\t')[0])).toEqual(['+ etc/hostname', '+ run']);
@@ -241,17 +244,7 @@ describe('oracle harness', () => {
       join(dir, 'Dockerfile.nohc'),
       `${lines.filter((l) => !l.startsWith('HEALTHCHECK')).join('\n')}\n`,
     );
-    const a = await oracleBuild({
-      contextDir: dir,
-      ref: `${env.registry}/harness/ext:buildkit`,
-      builder: 'buildkit',
-    });
-    const b = await oracleBuild({
-      contextDir: dir,
-      ref: `${env.registry}/harness/ext:buildah`,
-      builder: 'buildah',
-      format: 'docker',
-    });
+    const [a, b] = await buildWithBoth(dir, 'ext', { format: 'docker' });
     const r = await compareImages(a.ref, b.ref);
     expect(r.configDiff).toEqual([]);
     expect(r.configA.config).toMatchObject({
@@ -292,16 +285,7 @@ describe('oracle harness', () => {
       ];
       await writeFile(join(dir, 'Dockerfile'), `${lines.join('\n')}\n`);
       const t0 = performance.now();
-      const a = await oracleBuild({
-        contextDir: dir,
-        ref: `${env.registry}/harness/debian:buildkit`,
-        builder: 'buildkit',
-      });
-      const b = await oracleBuild({
-        contextDir: dir,
-        ref: `${env.registry}/harness/debian:buildah`,
-        builder: 'buildah',
-      });
+      const [a, b] = await buildWithBoth(dir, 'debian');
       const t1 = performance.now();
       const r = await compareImages(a.ref, b.ref, { ignorePaths: BUILDAH_ARTIFACTS });
       console.log('debian oracle builds + compare (ms):', {

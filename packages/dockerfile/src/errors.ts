@@ -75,3 +75,25 @@ export class DockerfileError extends Error {
 export function excerpt(text: string): string {
   return JSON.stringify(text.length > 120 ? `${text.slice(0, 117)}...` : text);
 }
+
+/**
+ * Runs `fn`; a DockerfileError it throws without a location (from the lexer, say) is rethrown
+ * with the start of `range`, so every error names its line.
+ */
+export function withLocation<T>(
+  fn: () => T,
+  range: { start: { line: number; column: number }; end: { line: number } },
+): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof DockerfileError && err.line === 0) {
+      throw new DockerfileError(err.code, err.message, {
+        line: range.start.line,
+        column: range.start.column,
+        endLine: range.end.line,
+      });
+    }
+    throw err;
+  }
+}

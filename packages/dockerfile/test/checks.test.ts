@@ -65,10 +65,18 @@ describe('build checks as warnings', () => {
     ['UndefinedVar in a scratch stage', 'FROM scratch\nCOPY $NOPE /x', ['UndefinedVar@2']],
     ['no UndefinedVar for ENV and ARG names', 'FROM scratch\nARG A\nENV B=1\nCOPY $A$B /x', []],
     ['no UndefinedVar for PATH', 'FROM scratch\nENV PATH=/x:$PATH', []],
-    ['a global ARG is not visible in a stage without re-declaration', 'ARG V=1\nFROM scratch\nCOPY $V /x', ['UndefinedVar@3']],
+    [
+      'a global ARG is not visible in a stage without re-declaration',
+      'ARG V=1\nFROM scratch\nCOPY $V /x',
+      ['UndefinedVar@3'],
+    ],
     ['a re-declared global ARG is visible', 'ARG V=1\nFROM scratch\nARG V\nCOPY $V /x', []],
     ['an ARG is visible only after its declaration', 'FROM scratch\nCOPY $V /x\nARG V=1', ['UndefinedVar@2']],
-    ['ENV feeds later expansion', 'FROM scratch\nENV A=/x\nWORKDIR $A\nCOPY ${A}/f $B /d', ['UndefinedVar@4']],
+    [
+      'ENV feeds later expansion',
+      'FROM scratch\nENV A=/x\nWORKDIR $A\nCOPY ${A}/f $B /d',
+      ['UndefinedVar@4'],
+    ],
     ['ARG defaults see earlier ENV', 'FROM scratch\nENV A=1\nARG B=$A$C', ['UndefinedVar@3']],
     [
       'UndefinedVar flows through stage bases',

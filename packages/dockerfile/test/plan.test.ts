@@ -396,3 +396,21 @@ describe('plans of golden fixtures', () => {
     expect(plan.warnings).toEqual([]);
   });
 });
+
+describe('expansion errors at plan time name their line', () => {
+  test.each<[string, number]>([
+    ['FROM a\nFROM img:${TAG:?unset}', 2],
+    ['ARG A\nARG B=${A:?needs A}\nFROM x', 2],
+    ['FROM --platform=${P:?} a', 1],
+    ['FROM a\nFROM ${', 2],
+  ])('%j fails at line %i', (text, line) => {
+    try {
+      planBuild(text);
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(DockerfileError);
+      expect((err as DockerfileError).code).toBe('EXPANSION_ERROR');
+      expect((err as DockerfileError).line).toBe(line);
+    }
+  });
+});

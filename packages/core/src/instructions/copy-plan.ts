@@ -23,6 +23,8 @@ export interface MatchedSource {
   entry: SourceEntry;
   /** For directories: the entries below, relative to `path`, parents before children. */
   children?: { rel: string; entry: SourceEntry }[];
+  /** `COPY --parents`: the source's path (below the `/./` pivot, if any) recreated under the destination. */
+  keepPath?: string;
   /** Keep the entries' owners (an archive unpacked by ADD); overrides the instruction-wide rule. */
   keepOwner?: boolean;
 }

@@ -53,32 +53,34 @@ function fromContextEntry(source: ContextSource, e: ContextEntry): SourceEntry {
   return s;
 }
 
-/** Both filters at once: `.dockerignore` and a COPY's own `--exclude` patterns. */
-function combine(a: PathFilter | undefined, b: PathFilter | undefined): PathFilter | undefined {
-  if (!a || !b) return a ?? b;
-  return { ignores: (p) => a.ignores(p) || b.ignores(p) };
-}
-
 /**
  * COPY sources from a build context, matched with BuildKit's rules by `@kiln/context` (`.dockerignore`d files
  * are invisible; a wildcard that matches nothing copies nothing; a top-level symlink is followed inside the
  * context).
  */
 export function contextProvider(source: ContextSource, ignore: PathFilter | undefined): CopySourceProvider {
-  const children = async (dir: string, filter: PathFilter | undefined) => {
+  // `--exclude` patterns apply to paths relative to the source being copied, as BuildKit applies them; a
+  // directory that matches takes its contents with it.
+  const excluded = (exclude: PathFilter | undefined, rel: string) => {
+    if (!exclude) return false;
+    const parts = rel.split('/');
+    for (let i = 1; i <= parts.length; i++) if (exclude.ignores(parts.slice(0, i).join('/'))) return true;
+    return false;
+  };
+  const children = async (dir: string, exclude: PathFilter | undefined) => {
     const out: { rel: string; entry: SourceEntry }[] = [];
-    const opts = filter ? { ignore: filter } : {};
+    const opts = ignore ? { ignore } : {};
     for await (const e of source.list(dir === '.' || dir === '' ? opts : { ...opts, under: dir })) {
-      if (filter?.ignores(e.path)) continue;
+      if (ignore?.ignores(e.path)) continue;
       const rel = dir === '.' || dir === '' ? e.path : e.path.slice(dir.length + 1);
+      if (excluded(exclude, rel)) continue;
       out.push({ rel, entry: fromContextEntry(source, e) });
     }
     return out;
   };
   return {
     async match(pattern, exclude, text) {
-      const filter = combine(ignore, exclude);
-      const opts = { ...(filter ? { ignore: filter } : {}), allowEmptyWildcard: true };
+      const opts = { ...(ignore ? { ignore } : {}), allowEmptyWildcard: true };
       let matched: ContextEntry[];
       try {
         matched = await matchSources(source, pattern, opts);
@@ -93,6 +95,7 @@ export function contextProvider(source: ContextSource, ignore: PathFilter | unde
       }
       const out: MatchedSource[] = [];
       for (const m of matched) {
+        if (m.path !== '.' && excluded(exclude, m.path)) continue;
         let entry = m;
         if (m.type === 'symlink') {
           const target = await resolveInContext(source, m.path, opts);
@@ -107,7 +110,7 @@ export function contextProvider(source: ContextSource, ignore: PathFilter | unde
           path: m.path === '.' ? '' : m.path,
           entry: fromContextEntry(source, entry),
         };
-        if (entry.type === 'dir') ms.children = await children(entry.path, filter);
+        if (entry.type === 'dir') ms.children = await children(entry.path, exclude);
         out.push(ms);
       }
       return out;

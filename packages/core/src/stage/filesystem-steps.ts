@@ -227,7 +227,11 @@ export async function applyCopy(ctx: StageContext, state: StageState, ins: CopyI
     keepSourceOwner = !fromContext;
     for (const s of local) {
       const matched = await provider.match(s, exclude, ins.original);
+      // --parents keeps each source's path; a `/./` in the pattern marks where the kept part starts.
+      const pivot = s.includes('/./') ? toImagePath(s.slice(0, s.indexOf('/./'))) : '';
       for (const m of matched) {
+        if (ins.kind === 'copy' && ins.parents)
+          m.keepPath = pivot && m.path.startsWith(`${pivot}/`) ? m.path.slice(pivot.length + 1) : m.path;
         if (ins.kind === 'add' && ins.unpack !== false && m.entry.type === 'file' && m.entry.open) {
           const head = await readHead(m.entry.open);
           const kind = archiveKind(head);
@@ -255,17 +259,31 @@ export async function applyCopy(ctx: StageContext, state: StageState, ins: CopyI
     });
   }
   const multiple = ins.sources.length + ins.heredocSources.length > 1 || ins.sources.some(isWildcard);
-  const entries = planCopy({
-    sources,
-    dest: ins.dest,
+  const common = {
     workdir: state.workdir,
     tree,
     ...(owner ? { owner } : {}),
     keepSourceOwner,
     ...(chmod ? { chmod } : {}),
-    multiple,
     text: ins.original,
-  });
+  };
+  let entries: PlannedEntry[];
+  if (ins.kind === 'copy' && ins.parents) {
+    // Each source lands at <dest>/<its kept path>; entries are applied to the tree as they are planned so
+    // that later sources see the directories earlier ones created.
+    entries = [];
+    const destDir = path.posix.resolve(state.workdir, ins.dest);
+    for (const src of sources) {
+      const planned = planCopy({
+        ...common,
+        sources: [src],
+        dest: path.posix.join(destDir, src.keepPath ?? src.path),
+        multiple: false,
+      });
+      for (const e of planned) tree.set(e.path, e.node);
+      entries.push(...planned);
+    }
+  } else entries = planCopy({ ...common, sources, dest: ins.dest, multiple });
   // Reproducible mode: every time is the epoch, so two checkouts with different file times give the same layer.
   if (ctx.epoch !== undefined) for (const e of entries) e.node.mtime = ctx.epoch * 1000;
   return commitLayer(

@@ -13,12 +13,15 @@ import type { AddressInfo } from 'node:net';
  * - `status`: answer with that status (and `Retry-After` when given) without forwarding;
  * - `drop-response`: forward, send the headers and about half the body, then destroy the socket;
  * - `drop-request`: read about half the request body, then destroy the socket (nothing forwarded);
+ * - `cut-request`: forward the headers and about half the body to the registry, then cut both
+ *   connections (the registry keeps a partial upload, as after a real network failure);
  * - `stall`: accept the request and never answer (the client's stall timeout must fire).
  */
 export type Fault =
   | { kind: 'status'; status: number; retryAfter?: string }
   | { kind: 'drop-response' }
   | { kind: 'drop-request' }
+  | { kind: 'cut-request' }
   | { kind: 'stall' };
 
 export interface FaultRule {
@@ -114,6 +117,24 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       },
     );
     up.on('error', () => res.socket?.destroy());
+    if (rule?.fault.kind === 'cut-request') {
+      const half = Number(req.headers['content-length'] ?? 0) / 2;
+      let sent = 0;
+      req.on('data', (c: Buffer) => {
+        if (sent >= half) return;
+        const take = c.subarray(0, Math.max(0, Math.ceil(half - sent)));
+        up.write(take);
+        sent += take.length;
+        if (sent >= half) {
+          // Give the registry a moment to write what it got, then fail both sides.
+          setTimeout(() => {
+            up.destroy();
+            req.socket.destroy();
+          }, 50);
+        }
+      });
+      return;
+    }
     req.pipe(up);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -150,6 +150,18 @@ describe('pushes through transient faults', () => {
     });
   }
 
+  for (const skip of [0, 1]) {
+    it(`chunk ${skip + 1} cut after the registry received part of it: resumed or restarted, never corrupt`, async () => {
+      const c = client({ chunkSize: 64 * 1024, monolithicMaxSize: 1024 });
+      const repo = uniqueRepo('faults');
+      const l = makeImage([150_000]).layers[0]!;
+      proxy.add({ method: 'PATCH', path: /\/blobs\/uploads\//, fault: { kind: 'cut-request' }, skip });
+      expect(await c.pushBlob(`${proxy.host}/${repo}`, l.desc, opener(l.bytes))).toBe('uploaded');
+      expect(proxy.fired.map((f) => f.fault)).toEqual(['cut-request']);
+      expect(await direct().fetchBlob(`${registry.host}/${repo}`, l.desc)).toEqual(l.bytes);
+    });
+  }
+
   it('a monolithic PUT dropped mid-body restarts the upload in a new session', async () => {
     const c = client();
     const repo = uniqueRepo('faults');

@@ -375,8 +375,16 @@ describe('expandInstruction', () => {
     expect(expand('WORKDIR `$A', env, '`').instruction).toMatchObject({ path: '$A' });
   });
 
-  test('bad syntax is a DockerfileError', () => {
+  test('bad syntax is a DockerfileError at the instruction line', () => {
     expect(() => expand('WORKDIR ${A')).toThrow(DockerfileError);
+    const plan = planBuild('FROM a\nRUN x\nWORKDIR ${NOPE:?must be set}');
+    try {
+      expandInstruction(plan.stages[0]!.instructions[1]!, {});
+      expect.unreachable();
+    } catch (err) {
+      expect((err as DockerfileError).line).toBe(3);
+      expect((err as DockerfileError).message).toContain('NOPE: must be set');
+    }
     expect(() => expand('ENV X=${NOPE:?required}')).toThrow(/required/);
   });
 

@@ -1,3 +1,4 @@
+import { withLocation } from '../errors.js';
 import { type Env, type ExpansionResult, expandWordWithMatches } from '../shell/lexer.js';
 import type { HeredocSource, Instruction, KeyValue, MountSpec } from './types.js';
 
@@ -80,6 +81,14 @@ export function expandInstruction<T extends Instruction>(
   instruction: T,
   env: Env,
   opts: ExpandOptions = {},
+): ExpandedInstruction<T> {
+  return withLocation(() => expandUnlocated(instruction, env, opts), instruction.range);
+}
+
+function expandUnlocated<T extends Instruction>(
+  instruction: T,
+  env: Env,
+  opts: ExpandOptions,
 ): ExpandedInstruction<T> {
   const x = new Expander(env, opts.escape ?? '\\');
   const i = instruction as Instruction;

@@ -103,3 +103,15 @@ describe('loadDockerignore with a Dockerfile outside the context', () => {
     expect(fallback.patterns).toEqual(['other']);
   });
 });
+
+describe('content isolation', () => {
+  it('a caller writing into a readFile buffer does not change the context', async () => {
+    const mem = memoryContext({ f: 'abc' });
+    const tar = await tarContext(await craftTar([{ name: 'f', content: 'abc' }]));
+    for (const ctx of [mem, tar]) {
+      (await ctx.readFile('f')).fill(0x7a);
+      expect((await ctx.readFile('f')).toString()).toBe('abc');
+    }
+    await tar.close?.();
+  });
+});

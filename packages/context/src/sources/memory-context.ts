@@ -57,7 +57,8 @@ export function memoryContext(files: Record<string, string | Uint8Array | Memory
       content,
     );
   }
-  return new TreeSource('memory', tree, (data) =>
-    Readable.from([data ?? Buffer.alloc(0)], { objectMode: false }),
-  );
+  return new TreeSource('memory', tree, {
+    open: (data) => Readable.from([data], { objectMode: false }),
+    read: async (data) => Buffer.from(data), // a copy: callers may write into what they get
+  });
 }

@@ -1,9 +1,17 @@
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import {
+  close as closeFd,
+  createReadStream,
+  createWriteStream,
+  open as openFd,
+  read as readFd,
+  type WriteStream,
+} from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
+import { promisify } from 'node:util';
 import { extract, type Header as TarHeader } from 'tar-stream';
 import { ContextError } from '../errors.js';
 import { cleanArchivePath } from '../path.js';
@@ -68,16 +76,18 @@ export async function tarContext(
     await spool.remove();
     throw asTarError(e, label);
   }
-  return new TreeSource<TarData>(
-    opts.kind ?? 'tar',
-    tree,
-    (data) => {
+  return new TreeSource<TarData>(opts.kind ?? 'tar', tree, {
+    open: (data) => {
       if (Buffer.isBuffer(data)) return Readable.from([data], { objectMode: false });
-      const range = data as { offset: number; size: number };
-      return createReadStream(spool.path!, { start: range.offset, end: range.offset + range.size - 1 });
+      const { offset, size } = data as { offset: number; size: number };
+      // positional reads on the one shared descriptor: no open/close per file
+      return createReadStream('', { fd: spool.fd!, start: offset, end: offset + size - 1, autoClose: false });
     },
-    () => spool.remove(),
-  );
+    // in-memory content is copied: callers may write into what they get
+    read: async (data) =>
+      Buffer.isBuffer(data) ? Buffer.from(data) : spool.read(data as { offset: number; size: number }),
+    close: () => spool.remove(),
+  });
 }
 
 function asTarError(e: unknown, label: string): Error {
@@ -173,6 +183,8 @@ function headerMeta(h: TarHeader, path: string): Omit<ContextEntry, 'type' | 'si
 /** Spool: one temporary file receiving large members back to back; created on first use. */
 class Spool {
   path: string | undefined;
+  /** The read descriptor, open from `finish()` to `remove()`. */
+  fd: number | undefined;
   #dir: string | undefined;
   #out: WriteStream | undefined;
   #offset = 0;
@@ -205,14 +217,31 @@ class Spool {
     return { offset, size: this.#offset - offset };
   }
 
+  /** finish flushes the spool and opens the descriptor every later read shares. */
   async finish(): Promise<void> {
     if (!this.#out) return;
     this.#out.end();
     await finished(this.#out);
+    this.fd = await promisify(openFd)(this.path!, 'r');
+  }
+
+  /** read returns one member's bytes with positional reads (no stream, no extra descriptor). */
+  async read({ offset, size }: { offset: number; size: number }): Promise<Buffer> {
+    const buf = Buffer.allocUnsafe(size);
+    let got = 0;
+    while (got < size) {
+      const { bytesRead: n } = await promisify(readFd)(this.fd!, buf, got, size - got, offset + got);
+      if (n === 0)
+        throw new ContextError('KILN_CONTEXT_TAR_INVALID', 'the tar context spool file was truncated');
+      got += n;
+    }
+    return buf;
   }
 
   async remove(): Promise<void> {
     this.#out?.destroy();
+    if (this.fd !== undefined) await promisify(closeFd)(this.fd).catch(() => {});
+    this.fd = undefined;
     if (this.#dir) await rm(this.#dir, { recursive: true, force: true });
   }
 }

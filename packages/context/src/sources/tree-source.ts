@@ -6,23 +6,25 @@ import { applyListOptions } from '../walk/apply-list-options.js';
 import type { EntryTree, TreeNode } from '../walk/entry-tree.js';
 import { BaseSource } from './base-source.js';
 
+/** How a {@link TreeSource} reaches file content: as a stream, whole, and what `close()` releases. */
+export interface TreeData<D> {
+  open(data: D): Readable;
+  read(data: D): Promise<Buffer>;
+  close?: () => Promise<void>;
+}
+
 /**
  * TreeSource: a {@link ContextSource} over an {@link EntryTree} whose file nodes carry data that
- * `openData` turns into a stream (memory buffers, spooled tar content).
+ * {@link TreeData} reads (memory buffers, spooled tar content).
  */
 export class TreeSource<D> extends BaseSource {
   readonly #tree: EntryTree<D>;
-  readonly #openData: (data: D | undefined, entry: ContextEntry) => Readable;
+  readonly #data: TreeData<D>;
 
-  constructor(
-    kind: string,
-    tree: EntryTree<D>,
-    openData: (data: D | undefined, entry: ContextEntry) => Readable,
-    onClose?: () => Promise<void>,
-  ) {
-    super(kind, onClose);
+  constructor(kind: string, tree: EntryTree<D>, data: TreeData<D>) {
+    super(kind, data.close);
     this.#tree = tree;
-    this.#openData = openData;
+    this.#data = data;
   }
 
   list(opts: ListOptions = {}): AsyncIterable<ContextEntry> {
@@ -42,9 +44,12 @@ export class TreeSource<D> extends BaseSource {
 
   async open(path: string): Promise<Readable> {
     const node = this.#file(path);
-    return node.entry.size === 0
-      ? Readable.from([], { objectMode: false })
-      : this.#openData(node.data, node.entry);
+    return node.entry.size === 0 ? Readable.from([], { objectMode: false }) : this.#data.open(node.data as D);
+  }
+
+  override async readFile(path: string): Promise<Buffer> {
+    const node = this.#file(path);
+    return node.entry.size === 0 ? Buffer.alloc(0) : this.#data.read(node.data as D);
   }
 
   #file(path: string): TreeNode<D> {

@@ -66,3 +66,33 @@ describe('laziness: a build without RUN never downloads what it does not need', 
     expect(second.result.layers.map((l) => l.digest).slice(0, base.length)).toEqual(base);
   });
 });
+
+describe('pushing to several repositories of one registry', () => {
+  test('uploads each new blob once and mounts it into the other repositories', async () => {
+    const env = testEnv();
+    const ctx = await useTmpContext({
+      Dockerfile: `FROM ${env.images.busybox}\nCOPY big.bin /big.bin\n`,
+      'big.bin': 'x'.repeat(200_000),
+    });
+    const dests = [1, 2, 3].map((i) => `${env.registry}/${uniqueRepo(`multi-${i}`)}:1`);
+    const { result, requests } = await countRequests(() =>
+      build({
+        context: ctx,
+        destinations: dests,
+        registry: { insecureRegistries: [env.registry] },
+        cacheDir: path.join(env.stateDir, 'kiln-cache'),
+      }),
+    );
+    const newLayer = result.layers.at(-1)!.digest;
+    const uploads = requests.filter(
+      (r) => r.method === 'PUT' && decodeURIComponent(r.url).includes(`digest=${newLayer}`),
+    );
+    expect(uploads).toHaveLength(1);
+    const mounts = requests.filter(
+      (r) =>
+        r.method === 'POST' && decodeURIComponent(r.url).includes(`mount=${newLayer}`) && r.status === 201,
+    );
+    expect(mounts).toHaveLength(2);
+    for (const d of dests) expect((await inspectImage(`docker://${d}`)).digest).toBe(result.digest);
+  });
+});

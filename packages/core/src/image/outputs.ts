@@ -56,18 +56,30 @@ export async function writeImage(
   const digest = sha256(manifest);
   const signal = opts.signal;
   const dests = opts.destinations.map((spec) => ({ spec, ...opts.images.destination(spec) }));
+  // Destinations in one registry go one after another, so each blob is uploaded once and the later
+  // repositories mount it from the first; different registries (and local stores) proceed in parallel.
+  const queues = new Map<string, Promise<unknown>>();
+  const pushedTo = new Map<string, string[]>();
   const results = await Promise.all(
     dests.map(async (d): Promise<DestinationResult> => {
+      const key = d.registry ?? d.spec;
+      const before = queues.get(key) ?? Promise.resolve();
+      let release!: () => void;
+      queues.set(key, new Promise<void>((r) => (release = r)));
+      await before.catch(() => {});
+      const siblings = d.registry ? (pushedTo.get(d.registry) ?? []) : [];
       try {
         await Promise.all(
           state.layers.map(async (l, i) => {
             const desc = layers[i]! as Parameters<typeof d.store.putBlob>[0];
-            const mountFrom =
-              l.origin && d.registry === l.origin.registry
-                ? `${l.origin.registry}/${l.origin.repository}`
-                : undefined;
+            const mountFrom = [
+              ...(l.origin && d.registry === l.origin.registry
+                ? [`${l.origin.registry}/${l.origin.repository}`]
+                : []),
+              ...siblings,
+            ];
             const r = await d.store.putBlob(desc, () => l.open(), {
-              ...(mountFrom ? { mountFrom } : {}),
+              ...(mountFrom.length ? { mountFrom } : {}),
               ...(signal ? { signal } : {}),
             });
             opts.emit({
@@ -87,10 +99,14 @@ export async function writeImage(
         );
         await d.store.putManifest(d.tag, manifest, OCI_MANIFEST, signal ? { signal } : {});
         await d.store.close?.();
+        if (d.registry && d.repository)
+          pushedTo.set(d.registry, [...siblings, `${d.registry}/${d.repository}`]);
       } catch (e) {
         throw new KilnError('KILN_PUSH_FAILED', `writing ${d.spec} failed: ${(e as Error).message}`, {
           cause: e,
         });
+      } finally {
+        release();
       }
       opts.emit({ type: 'output', destination: d.spec, digest });
       const base = d.reference.replace(/:[^:/@]+$/, '');

@@ -3,8 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
+import { inspectImage } from './lib/compare.js';
 import { execTool } from './lib/exec.js';
 import { formatEntry, listRootfs } from './lib/unpack.js';
+import { seedBaseImages } from './setup/base-images.js';
 import { debianMirror, fromDeb822, fromOneLine } from './setup/debian-mirror.js';
 import { type RunningRegistry, startRegistry } from './setup/distribution.js';
 
@@ -100,6 +102,28 @@ describe('startRegistry', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('serves as a read-only registry and as a pull-through mirror of another one', async () => {
+    const origin = await startRegistry();
+    started.push(origin);
+    const seeded = await seedBaseImages(origin.host, { workDir: join(origin.stateDir, 'seed') });
+    const [mirror, readOnly] = await Promise.all([
+      startRegistry({ proxy: { remoteUrl: origin.url } }),
+      startRegistry({ readOnly: true }),
+    ]);
+    started.push(mirror, readOnly);
+    // The mirror serves what it never received a push of, with the origin's digest.
+    const viaMirror = await inspectImage(`${mirror.host}/busybox:latest`);
+    expect(viaMirror.digest).toBe(seeded.digests.busybox);
+    const upload = async (host: string) => {
+      const res = await request(`http://${host}/v2/x/blobs/uploads/`, { method: 'POST' });
+      await res.body.dump();
+      return res.statusCode;
+    };
+    expect(await upload(readOnly.host)).toBe(405);
+    expect(await upload(mirror.host)).toBe(405);
+    expect(await upload(origin.host)).toBe(202);
   });
 
   it('rejects htpasswd and tokenAuth together', async () => {

@@ -33,6 +33,14 @@ export interface StartRegistryOptions {
   htpasswd?: { user: string; password: string };
   /** Require bearer tokens (distribution's token auth). */
   tokenAuth?: TokenAuthOptions;
+  /**
+   * Run as a pull-through cache (mirror) of another registry: pulls of missing content are
+   * fetched from `remoteUrl` (e.g. the plain test registry's `url`) and stored; pushes are
+   * refused (distribution answers 405 UNSUPPORTED).
+   */
+  proxy?: { remoteUrl: string; username?: string; password?: string };
+  /** Maintenance read-only mode: reads work, every write answers 405 (for error-path tests). */
+  readOnly?: boolean;
   /** Where the state dir is created. Default: the OS temp dir. */
   parentDir?: string;
   /** How long to wait for GET /v2/ to answer, in ms. Default 15 s (it usually takes ~0.1 s). */
@@ -100,7 +108,15 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Ru
       const configFile = join(stateDir, 'config.yml');
       await writeFile(
         configFile,
-        registryConfig({ stateDir, host, tls, htpasswdFile, tokenAuth: opts.tokenAuth }),
+        registryConfig({
+          stateDir,
+          host,
+          tls,
+          htpasswdFile,
+          tokenAuth: opts.tokenAuth,
+          proxy: opts.proxy,
+          readOnly: !!opts.readOnly,
+        }),
       );
       const child = spawnRegistry(configFile, join(stateDir, 'registry.log'));
       const url = `${tls ? 'https' : 'http'}://${host}`;
@@ -256,6 +272,8 @@ interface ConfigInput {
   tls: ServerCertificate | undefined;
   htpasswdFile: string | undefined;
   tokenAuth: TokenAuthOptions | undefined;
+  proxy: StartRegistryOptions['proxy'];
+  readOnly: boolean;
 }
 
 /**
@@ -280,6 +298,8 @@ function registryConfig(c: ConfigInput): string {
     '  maintenance:',
     '    uploadpurging:',
     '      enabled: false',
+    '    readonly:',
+    `      enabled: ${c.readOnly}`,
     'http:',
     `  addr: ${q(c.host)}`,
     `  secret: ${q(randomSecret())}`,
@@ -299,6 +319,11 @@ function registryConfig(c: ConfigInput): string {
       `    issuer: ${q(c.tokenAuth.issuer)}`,
       `    rootcertbundle: ${q(c.tokenAuth.rootCertBundle)}`,
     );
+  }
+  if (c.proxy) {
+    lines.push('proxy:', `  remoteurl: ${q(c.proxy.remoteUrl)}`);
+    if (c.proxy.username) lines.push(`  username: ${q(c.proxy.username)}`);
+    if (c.proxy.password) lines.push(`  password: ${q(c.proxy.password)}`);
   }
   return lines.join('\n') + '\n';
 }

@@ -122,3 +122,10 @@ describe('heredoc extraction', () => {
     }
   });
 });
+
+test('a quoted delimiter with a space is a heredoc on the line, but its split words are plain COPY sources', async () => {
+  const { planBuild } = await import('@kiln/dockerfile');
+  const plan = planBuild('FROM a\nCOPY <<"A B" /x\nbody\nA B\n');
+  const copy = plan.stages[0]!.instructions[0]!;
+  expect(copy.kind === 'copy' && [copy.sources, copy.heredocSources]).toEqual([['<<"A', 'B"'], []]);
+});

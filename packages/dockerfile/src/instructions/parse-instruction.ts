@@ -1,4 +1,4 @@
-import { DockerfileError } from '../errors.js';
+import { DockerfileError, withLocation } from '../errors.js';
 import { parseDockerfile } from '../parser/parse.js';
 import { toInstruction } from './from-node.js';
 import type { Instruction } from './types.js';
@@ -16,5 +16,6 @@ export function parseInstruction(text: string): Instruction {
       `expected one instruction, got ${ast.children.length}: ${JSON.stringify(text)}`,
     );
   }
-  return toInstruction(ast.children[0]!);
+  const node = ast.children[0]!;
+  return withLocation(() => toInstruction(node), node.range);
 }

@@ -1,6 +1,6 @@
 import type { DockerfileAst, Heredoc, Node, ParseOptions, SourceRange, Warning } from '../ast.js';
 import { rules } from '../checks/rules.js';
-import { DockerfileError } from '../errors.js';
+import { DockerfileError, withLocation } from '../errors.js';
 import { isSpaceCode, parseArguments, splitCommand } from './arguments.js';
 import { DirectiveScanner } from './directives.js';
 import { heredocsFromLine } from './heredoc.js';
@@ -118,7 +118,11 @@ class Parser {
         !heredocHost.json &&
         line.includes('<<')
       ) {
-        for (const header of heredocsFromLine(line)) node.heredocs.push(this.readHeredoc(header, startLine));
+        const headers = withLocation(() => heredocsFromLine(line), {
+          start: where,
+          end: { line: startLine },
+        });
+        for (const header of headers) node.heredocs.push(this.readHeredoc(header, startLine));
         if (heredocHost !== node) heredocHost.heredocs = node.heredocs;
       }
       node.range = {

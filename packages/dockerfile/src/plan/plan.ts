@@ -63,7 +63,7 @@ export function planBuild(textOrAst: string | DockerfileAst, opts: PlanOptions =
   const escapeToken = ast.escapeToken;
   const linter = new Linter();
   checkInstructionCasing(ast.children, linter);
-  const typed = ast.children.map((n) => toInstruction(n));
+  const typed = ast.children.map((n) => withLocation(() => toInstruction(n), n.range));
   const { globals, stages: raw } = splitStages(typed);
 
   const buildPlatform = parsePlatform(opts.buildPlatform ?? 'linux/amd64');

@@ -12,6 +12,7 @@ import {
   RegistryImage,
   sha256Digest,
 } from '../../src/index.js';
+import { listenMemoryRegistry, MemoryRegistry, memoryFetch } from '../../src/testing/index.js';
 import { opener, uniqueRepo } from '../helpers/images.js';
 import { realImage } from '../helpers/layer-tar.js';
 import { type RunningRegistry, startRegistry } from '../helpers/real-registry.js';
@@ -134,5 +135,29 @@ describe('interoperability with skopeo', () => {
     const pulled = await client().resolveImage(dst);
     expect(pulled.manifestDigest).toBe(digest);
     expect(pulled.config.rootfs.diff_ids).toEqual(img.diffIds);
+  });
+
+  it('skopeo talks to the in-memory registry over loopback, and kiln sees the same state without a socket', async () => {
+    const memory = new MemoryRegistry();
+    const server = await listenMemoryRegistry(memory);
+    try {
+      const { ref, digest } = await pushWithKiln(true);
+      const dst = `${server.host}/mem/app:1`;
+      await skopeo(
+        'copy',
+        '--src-tls-verify=false',
+        '--dest-tls-verify=false',
+        `docker://${ref}`,
+        `docker://${dst}`,
+      );
+      const viaFetch = new RegistryClient({ fetch: memoryFetch(memory), dockerConfig: false });
+      const resolved = await viaFetch.resolveImage(dst);
+      expect(resolved.manifestDigest).toBe(digest);
+      const inspected = JSON.parse(await skopeo('inspect', '--tls-verify=false', `docker://${dst}`));
+      expect(inspected.Digest).toBe(digest);
+      expect(inspected.Layers).toEqual(resolved.layers.map((l) => l.digest));
+    } finally {
+      await server.close();
+    }
   });
 });

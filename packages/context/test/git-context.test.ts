@@ -61,6 +61,8 @@ describe('gitContext', () => {
     expect(await readme(await gitContext(`${url}#feature`))).toBe('feature\n');
     expect(await readme(await gitContext(`${url}#v1`))).toBe('v1\n');
     expect(await readme(await gitContext(`${url}#${firstCommit}`))).toBe('v1\n');
+    // an abbreviated id cannot be fetched by name: kiln falls back to a full fetch
+    expect(await readme(await gitContext(`${url}#${firstCommit.slice(0, 9)}`))).toBe('v1\n');
   });
 
   it("serves a sub-directory with Docker's #ref:dir form", async () => {

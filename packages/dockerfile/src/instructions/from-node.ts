@@ -103,6 +103,15 @@ function duration(flags: ParsedFlags, name: string, where: DockerfileErrorLocati
   return ns;
 }
 
+/** A heredoc header, or undefined when the word is none or does not lex (BuildKit ignores the error). */
+function heredocWord(word: string) {
+  try {
+    return parseHeredocWord(word);
+  } catch {
+    return undefined;
+  }
+}
+
 function copySources(node: Node, where: DockerfileErrorLocation) {
   const name = node.keyword.toUpperCase();
   if (node.args.length < 2) {
@@ -115,13 +124,12 @@ function copySources(node: Node, where: DockerfileErrorLocation) {
     );
   }
   const dest = node.args[node.args.length - 1]!;
-  if (parseHeredocWord(dest))
-    fail('INVALID_ARGUMENTS', `${name} cannot accept a heredoc as a destination`, where);
+  if (heredocWord(dest)) fail('INVALID_ARGUMENTS', `${name} cannot accept a heredoc as a destination`, where);
   const bodies = new Map(node.heredocs.map((h) => [h.name, h]));
   const sources: string[] = [];
   const heredocSources: HeredocSource[] = [];
   for (const src of node.args.slice(0, -1)) {
-    const h = parseHeredocWord(src);
+    const h = heredocWord(src);
     if (h) {
       const content = bodies.get(h.name)?.content ?? '';
       heredocSources.push({

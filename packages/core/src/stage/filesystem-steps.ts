@@ -3,7 +3,7 @@ import { mkdtemp } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { dockerignore, type PathFilter } from '@kiln/context';
+import { type ContextSource, dockerignore, gitContext, type PathFilter } from '@kiln/context';
 import type { AddInstruction, CopyInstruction, WorkdirInstruction } from '@kiln/dockerfile';
 import { readTar } from '@kiln/snapshot';
 import { KilnError } from '../errors.js';
@@ -131,9 +131,10 @@ async function providerFor(
   return { provider: contextProvider(ctx.context, ctx.ignore), fromContext: true };
 }
 
-const isUrl = (s: string) => /^https?:\/\//i.test(s);
+/** A git source by Docker's rule: scp-like `user@host:path`, `git://`/`ssh://`, or an http(s) URL whose path ends in `.git`. */
 const isGit = (s: string) =>
-  /^git@|^git:\/\/|\.git(#|$)/.test(s) && !/^https?:\/\/[^#]*\.(tar|tgz|gz)/.test(s);
+  /^(?:[A-Za-z0-9._-]+@[^:/]+:|ssh:\/\/|git:\/\/)|^https?:\/\/[^#]*\.git(?:#.*)?$/.test(s);
+const isUrl = (s: string) => /^https?:\/\//i.test(s) && !isGit(s);
 
 /** Whether a file's first bytes are a tar archive, plain or compressed, the way ADD recognises archives. */
 function archiveKind(head: Buffer): 'gzip' | 'bzip2' | 'xz' | 'tar' | undefined {
@@ -213,14 +214,21 @@ export async function applyCopy(ctx: StageContext, state: StageState, ins: CopyI
   const sources: MatchedSource[] = [];
   let keepSourceOwner = false;
   const local = ins.sources.filter((s) => !(ins.kind === 'add' && (isUrl(s) || isGit(s))));
+  const opened: ContextSource[] = [];
   for (const s of ins.sources) {
-    if (ins.kind === 'add' && isGit(s))
-      throw new KilnError(
-        'KILN_UNSUPPORTED',
-        `${ins.original}: ADD of a git repository is not supported yet`,
-      );
     if (ins.kind === 'add' && isUrl(s))
       throw new KilnError('KILN_UNSUPPORTED', `${ins.original}: ADD of a URL is not supported yet`);
+    if (ins.kind === 'add' && isGit(s)) {
+      // The repository's files (without .git unless --keep-git-dir), owned by root like context files.
+      const repo = await gitContext(s, {
+        tmpDir: ctx.workDir,
+        pullMethod: 'git',
+        keepGitDir: ins.keepGitDir,
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
+      });
+      opened.push(repo);
+      sources.push(...(await contextProvider(repo, undefined).match('.', exclude, ins.original)));
+    }
   }
   if (local.length) {
     const { provider, fromContext } = await providerFor(ctx, ins);
@@ -286,13 +294,17 @@ export async function applyCopy(ctx: StageContext, state: StageState, ins: CopyI
   } else entries = planCopy({ ...common, sources, dest: ins.dest, multiple });
   // Reproducible mode: every time is the epoch, so two checkouts with different file times give the same layer.
   if (ctx.epoch !== undefined) for (const e of entries) e.node.mtime = ctx.epoch * 1000;
-  return commitLayer(
-    ctx,
-    state,
-    tree,
-    entries,
-    `${ins.kind.toUpperCase()} ${ins.sources.join(' ')} ${ins.dest}`,
-  );
+  try {
+    return await commitLayer(
+      ctx,
+      state,
+      tree,
+      entries,
+      `${ins.kind.toUpperCase()} ${ins.sources.join(' ')} ${ins.dest}`,
+    );
+  } finally {
+    for (const o of opened) await o.close?.();
+  }
 }
 
 async function readHead(open: () => Promise<Readable> | Readable): Promise<Buffer> {

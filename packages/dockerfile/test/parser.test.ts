@@ -16,6 +16,16 @@ const dumpCases: [string, string, string[]][] = [
   ['single-quoted JSON falls back to shell form', "FROM a\nCMD ['a']", ['(from "a")', `(cmd "['a']")`]],
   ['empty JSON array gives no arguments', 'FROM a\nENTRYPOINT []', ['(from "a")', '(entrypoint)']],
   ['JSON escapes are decoded', 'FROM a\nCMD ["a\\tb", "\\u0041"]', ['(from "a")', '(cmd "a\\tb" "A")']],
+  [
+    'a lone surrogate escape decodes to U+FFFD',
+    'FROM a\nCMD ["\\ud800x"]',
+    ['(from "a")', '(cmd "\ufffdx")'],
+  ],
+  [
+    'a number out of float64 range falls back to shell form',
+    'FROM a\nCMD [1e999]',
+    ['(from "a")', '(cmd "[1e999]")'],
+  ],
   ['RUN without arguments', 'FROM a\nRUN', ['(from "a")', '(run)']],
   ['CMD without arguments', 'FROM a\nCMD', ['(from "a")', '(cmd)']],
   ['COPY splits on whitespace', 'FROM a\nCOPY  a\tb   c', ['(from "a")', '(copy "a" "b" "c")']],

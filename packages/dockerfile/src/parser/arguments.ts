@@ -156,6 +156,8 @@ export function parseWords(rest: string, escapeToken: string): string[] {
   return words;
 }
 
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
 /** The JSON array of strings `rest` holds, `undefined` if it is not valid JSON. */
 export function parseJsonArray(rest: string, where: { line: number; column: number }): string[] | undefined {
   let i = 0;
@@ -168,8 +170,13 @@ export function parseJsonArray(rest: string, where: { line: number; column: numb
     return undefined;
   }
   if (!Array.isArray(parsed)) return undefined;
-  for (const v of parsed) {
-    if (typeof v !== 'string') {
+  // Go's decoder fails (so BuildKit falls back to shell form) on numbers out of float64 range.
+  if (parsed.some((v) => typeof v === 'number' && !Number.isFinite(v))) return undefined;
+  for (let i = 0; i < parsed.length; i++) {
+    const v: unknown = parsed[i];
+    // Go decodes a lone surrogate escape (\ud800) as U+FFFD.
+    if (typeof v === 'string') parsed[i] = v.replace(LONE_SURROGATE, '\ufffd');
+    else {
       throw new DockerfileError(
         'INVALID_JSON_ARRAY',
         `when using JSON array syntax, arrays must be comprised of strings only: ${rest.trim()}`,

@@ -93,3 +93,18 @@ describe(`COPY sources vs BuildKit (${recording.engine})`, () => {
     } else expect(await run()).toEqual([...copied!].sort());
   });
 });
+
+describe(`<Dockerfile>.dockerignore vs BuildKit (${recording.engine})`, () => {
+  const per = (
+    recording as unknown as {
+      perDockerfile: Record<string, { layout: Record<string, string>; copied: string[] }>;
+    }
+  ).perDockerfile;
+  it.each(Object.entries(per))('-f %s', async (dockerfile, { layout, copied }) => {
+    const ctx = memoryContext(layout);
+    const ignore = await loadDockerignore(ctx, dockerfile);
+    const listed: string[] = [];
+    for await (const e of ctx.list({ ignore })) listed.push(e.path);
+    expect(listed.sort()).toEqual([...copied].sort());
+  });
+});

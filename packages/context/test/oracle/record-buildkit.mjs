@@ -184,6 +184,33 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     rmSync(out, { recursive: true, force: true });
   }
   rmSync(ctx, { recursive: true, force: true });
+  // <Dockerfile>.dockerignore next to the Dockerfile wins over the root .dockerignore
+  result.perDockerfile = {};
+  for (const dockerfile of ['app.Dockerfile', 'build/app.Dockerfile', 'build/none.Dockerfile']) {
+    const dir = mkdtempSync(join(tmpdir(), 'kiln-oracle-ctx-'));
+    const out = mkdtempSync(join(tmpdir(), 'kiln-oracle-out-'));
+    const layout = {
+      a: 'a',
+      b: 'b',
+      'build/c': 'c',
+      '.dockerignore': 'b\n',
+      'app.Dockerfile': 'FROM scratch\nCOPY . /\n',
+      'app.Dockerfile.dockerignore': 'a\n',
+      'build/app.Dockerfile': 'FROM scratch\nCOPY . /\n',
+      'build/app.Dockerfile.dockerignore': 'build/c\n',
+      'build/none.Dockerfile': 'FROM scratch\nCOPY . /\n',
+    };
+    for (const [f, c] of Object.entries(layout)) {
+      mkdirSync(dirname(join(dir, f)), { recursive: true });
+      writeFileSync(join(dir, f), c);
+    }
+    execFileSync(docker, ['build', '-q', '-f', join(dir, dockerfile), '-o', `type=local,dest=${out}`, dir], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    result.perDockerfile[dockerfile] = { layout, copied: walk(out) };
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(out, { recursive: true, force: true });
+  }
   writeFileSync(join(here, '../fixtures/buildkit-dockerignore.json'), `${JSON.stringify(result, null, 1)}\n`);
   console.log(`recorded ${Object.keys(variants).length} variants from engine ${result.engine}`);
 }

@@ -1,10 +1,12 @@
+import { createHash } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BUILDAH_ARTIFACTS, compareImages, inspectImage } from './lib/compare.js';
+import { BUILDAH_ARTIFACTS, compareImages, inspectImage, listRootfs, umociUnpack } from './lib/compare.js';
 import { copyImage } from './lib/copy-image.js';
 import { cleanupBuildah, type OracleBuildResult, oracleBuild } from './lib/oracle.js';
+import { runImage } from './lib/run-image.js';
 import { testEnv } from './lib/test-env.js';
 
 // Proves the harness: two independent builders agree on a RUN-less Dockerfile, and the
@@ -299,4 +301,42 @@ describe('oracle harness', () => {
       expect(r.entries.a).toBeGreaterThan(3000);
     },
   );
+
+  it('passes build secrets to both builders, keeps them out of the image, and shows where RUN --mount differs', async () => {
+    const dir = join(ctx, 'mounts');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'token.txt'), 's3cr3t-token\n');
+    const lines = [
+      `FROM ${env.images.busybox}`,
+      'RUN --mount=type=secret,id=tok wc -c < /run/secrets/tok > /secret-size',
+      'RUN --mount=type=bind,source=token.txt,target=/mnt/t.txt wc -l < /mnt/t.txt > /bind-lines',
+      'RUN --mount=type=cache,target=/var/cache/x echo x > /var/cache/x/y',
+      'RUN --mount=type=tmpfs,target=/scratch touch /scratch/z',
+    ];
+    await writeFile(join(dir, 'Dockerfile'), `${lines.join('\n')}\n`);
+    const secrets = { tok: join(dir, 'token.txt') };
+    const ref = (b: string) => `${env.registry}/harness/mounts:${b}`;
+    const a = await oracleBuild({ contextDir: dir, ref: ref('buildkit'), builder: 'buildkit', secrets });
+    const b = await oracleBuild({ contextDir: dir, ref: ref('buildah'), builder: 'buildah', secrets });
+    const r = await compareImages(a.ref, b.ref, { ignorePaths: BUILDAH_ARTIFACTS });
+    expect(r.configDiff).toEqual([]);
+    // BuildKit leaves the cache and tmpfs mount targets behind as empty dirs; buildah does not.
+    expect(r.treeDiff.map((l) => l.split('\t').slice(0, 4).join(' '))).toEqual([
+      '- scratch d 0755 0:0',
+      '- var/cache/x d 0755 0:0',
+    ]);
+    const run = await runImage(a.ref, {
+      args: ['sh', '-c', 'cat /secret-size /bind-lines; ls /run/secrets 2>&1 | wc -l'],
+    });
+    expect(run.stdout.split('\n').map((l) => l.trim())).toEqual(['13', '1', '0', '']);
+    const tokenSha = createHash('sha256').update('s3cr3t-token\n').digest('hex');
+    const u = await umociUnpack(a.ref, { raw: true });
+    try {
+      const files = await listRootfs(u.rootfs);
+      expect(files.filter((f) => f.sha256 === tokenSha)).toEqual([]);
+      expect(files.find((f) => f.path === 'secret-size')?.size).toBe(3);
+    } finally {
+      await u.cleanup();
+    }
+  });
 });

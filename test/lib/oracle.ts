@@ -20,6 +20,11 @@ export interface OracleBuildOptions {
   buildArgs?: Record<string, string>;
   target?: string;
   /**
+   * Build secrets for `RUN --mount=type=secret,id=ID`: id → file path (`--secret id=ID,src=PATH`
+   * for both builders). Both oracles here support RUN --mount (secret, bind, cache, tmpfs).
+   */
+  secrets?: Record<string, string>;
+  /**
    * `buildkit` (the private Docker engine), `buildah`, or `auto` (default): BuildKit,
    * falling back to buildah when the engine cannot start.
    */
@@ -67,6 +72,7 @@ export async function oracleBuild(opts: OracleBuildOptions): Promise<OracleBuild
   const common = [
     ...Object.entries(opts.buildArgs ?? {}).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]),
     ...(opts.target ? ['--target', opts.target] : []),
+    ...Object.entries(opts.secrets ?? {}).flatMap(([id, src]) => ['--secret', `id=${id},src=${src}`]),
   ];
   const builder = opts.builder ?? 'auto';
   if (builder !== 'buildah') {

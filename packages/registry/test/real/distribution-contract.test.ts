@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryClient, RegistryError } from '../../src/index.js';
 import { registryContract } from '../contract/registry-contract.js';
@@ -31,6 +32,27 @@ afterAll(async () => {
 registryContract('distribution registry, plain HTTP', () => ({
   host: plain.host,
   client: (extra) => new RegistryClient({ insecure: [plain.host], dockerConfig: false, ...extra }),
+}));
+
+// The two injection seams over real HTTP: undici's fetch (redirect: 'manual', streamed bodies with
+// duplex: 'half') and a caller-owned undici Agent.
+registryContract('distribution registry, plain HTTP, injected fetch', () => ({
+  host: plain.host,
+  client: (extra) =>
+    new RegistryClient({
+      fetch: undiciFetch,
+      insecure: [plain.host],
+      dockerConfig: false,
+      ...extra,
+    }),
+}));
+
+const agent = new Agent({ keepAliveTimeout: 1000 });
+afterAll(() => agent.close());
+registryContract('distribution registry, plain HTTP, injected Dispatcher', () => ({
+  host: plain.host,
+  client: (extra) =>
+    new RegistryClient({ dispatcher: agent, insecure: [plain.host], dockerConfig: false, ...extra }),
 }));
 
 registryContract('distribution registry, HTTPS + htpasswd', () => ({

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path/posix';
 import { throwIfAborted } from '../errors.js';
-import type { FileKind, FileStat, FileSystem } from '../fs/file-system.js';
+import { type FileKind, type FileStat, type FileSystem, listDir } from '../fs/file-system.js';
 import { nodeFileSystem } from '../fs/node-file-system.js';
 import { EntryMaker } from '../layer/entries-from-directory.js';
 import type { LayerEntry } from '../layer/layer-entry.js';
@@ -37,7 +37,11 @@ interface Recorded {
   linkname?: string;
   /** Content hash, only for files modified so recently that a later change could keep the same mtime. */
   hash?: string;
+  /** The number of the diff that last saw this path (cheaper than a set of 100,000 strings). */
+  seenBy?: number;
 }
+
+let diffCounter = 0;
 
 /** TreeRecord: a tree's recorded state, to compare later with {@link diffDirectories}. */
 export interface TreeRecord {
@@ -76,7 +80,7 @@ async function hashFile(fs: FileSystem, p: string): Promise<string> {
 async function walk(
   root: string,
   options: RecordTreeOptions,
-  visit: (rel: string, host: string, st: FileStat) => Promise<void> | void,
+  visit: (rel: string, host: string, st: FileStat) => Promise<void> | undefined,
 ): Promise<void> {
   const fs = options.fs ?? nodeFileSystem;
   const ignore = new Set((options.ignore ?? []).map((p) => p.replace(/^\/+|\/+$/g, '')));
@@ -88,16 +92,17 @@ async function walk(
   const inFlight = new Set<Promise<void>>();
   const doDir = async (host: string, rel: string) => {
     throwIfAborted(options.signal);
-    const names = await fs.readdir(host);
-    const stats = await Promise.all(names.map((n) => fs.lstat(path.join(host, n))));
-    for (let i = 0; i < names.length; i++) {
-      const r = rel ? `${rel}/${names[i]}` : names[i]!;
+    const list = await listDir(fs, host);
+    for (let i = 0; i < list.length; i++) {
+      const name = list[i]!.name;
+      const r = rel ? `${rel}/${name}` : name;
       if (ignore.has(r)) continue;
-      const st = stats[i]!;
+      const st = list[i]!.stat;
       if (options.ignoreIf?.(r, st)) continue;
       if (st.kind === 'dir' && sameDevice && st.dev !== rootStat.dev) continue;
-      const h = path.join(host, names[i]!);
-      await visit(r, h, st);
+      const h = `${host}/${name}`;
+      const pending = visit(r, h, st);
+      if (pending) await pending;
       if (st.kind === 'dir') dirs.push([h, r]);
     }
   };
@@ -134,11 +139,19 @@ export async function recordTree(root: string, options: RecordTreeOptions = {}):
   const fs = options.fs ?? nodeFileSystem;
   const startedMs = Date.now();
   const paths = new Map<string, Recorded>();
-  await walk(root, options, async (rel, host, st) => {
+  await walk(root, options, (rel, host, st) => {
     const r = recordOf(st);
-    if (st.kind === 'symlink') r.linkname = await fs.readlink(host);
-    if (st.kind === 'file' && st.mtimeMs > startedMs - RACY_WINDOW_MS) r.hash = await hashFile(fs, host);
     paths.set(rel, r);
+    if (st.kind === 'symlink') {
+      return fs.readlink(host).then((t) => {
+        r.linkname = t;
+      });
+    }
+    if (st.kind === 'file' && st.mtimeMs > startedMs - RACY_WINDOW_MS) {
+      return hashFile(fs, host).then((h) => {
+        r.hash = h;
+      });
+    }
   });
   return { root, options, paths, startedMs };
 }
@@ -159,41 +172,50 @@ export async function diffDirectories(
   const maker = new EntryMaker(fs);
   const added: string[] = [];
   const changed: string[] = [];
-  const seen = new Set<string>();
+  const generation = ++diffCounter;
   const current = new Map<string, { host: string; st: FileStat }>();
-  await walk(before.root, recordOptions, async (rel, host, st) => {
-    seen.add(rel);
-    const old = before.paths.get(rel);
-    if (!old) {
-      added.push(rel);
-      current.set(rel, { host, st });
-      return;
-    }
-    const now = recordOf(st);
-    let differs =
-      now.kind !== old.kind ||
-      now.mode !== old.mode ||
-      now.uid !== old.uid ||
-      now.gid !== old.gid ||
-      now.size !== old.size ||
-      now.mtimeMs !== old.mtimeMs ||
-      now.ctimeMs !== old.ctimeMs ||
-      now.ino !== old.ino ||
-      now.rdev !== old.rdev;
-    if (!differs && old.kind === 'symlink') differs = (await fs.readlink(host)) !== old.linkname;
+  const check = async (rel: string, host: string, st: FileStat, old: Recorded) => {
+    let differs = old.kind === 'symlink' && (await fs.readlink(host)) !== old.linkname;
     if (!differs && old.hash !== undefined) differs = (await hashFile(fs, host)) !== old.hash;
     if (differs) {
       changed.push(rel);
       current.set(rel, { host, st });
     }
+  };
+  await walk(before.root, recordOptions, (rel, host, st) => {
+    const old = before.paths.get(rel);
+    if (old) old.seenBy = generation;
+    else {
+      added.push(rel);
+      current.set(rel, { host, st });
+      return;
+    }
+    const differs =
+      st.kind !== old.kind ||
+      st.mode !== old.mode ||
+      st.uid !== old.uid ||
+      st.gid !== old.gid ||
+      st.size !== old.size ||
+      st.mtimeMs !== old.mtimeMs ||
+      st.ctimeMs !== old.ctimeMs ||
+      st.ino !== old.ino ||
+      st.rdevMajor * 2 ** 20 + st.rdevMinor !== old.rdev;
+    if (differs) {
+      changed.push(rel);
+      current.set(rel, { host, st });
+      return;
+    }
+    // Metadata cannot decide only for symlinks (target) and racy files (content).
+    if (old.kind === 'symlink' || old.hash !== undefined) return check(rel, host, st, old);
   });
   const deleted: string[] = [];
-  for (const rel of before.paths.keys()) {
-    if (seen.has(rel)) continue;
+  const seen = (rel: string) => before.paths.get(rel)?.seenBy === generation || current.has(rel);
+  for (const [rel, r] of before.paths) {
+    if (r.seenBy === generation) continue;
     const parent = path.dirname(rel);
     // Under a deleted directory, or one replaced by a non-directory: the parent's entry covers it.
     const parentKind = current.get(parent)?.st.kind ?? before.paths.get(parent)?.kind;
-    if (parent !== '.' && !(seen.has(parent) && parentKind === 'dir')) continue;
+    if (parent !== '.' && !(seen(parent) && parentKind === 'dir')) continue;
     deleted.push(rel);
   }
   added.sort();

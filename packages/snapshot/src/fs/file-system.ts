@@ -43,6 +43,12 @@ export interface FileSystem {
   /** Names in a directory, in no particular order. */
   readdir(path: string): Promise<string[]>;
   readlink(path: string): Promise<string>;
+  /**
+   * Names in a directory with each one's lstat, in one call. Optional: tree walks (diffs,
+   * overlay conversion, layers from directories) use it when present because one call per
+   * directory is far cheaper than one promise per file; they fall back to readdir + lstat.
+   */
+  listDir?(path: string): Promise<{ name: string; stat: FileStat }[]>;
   /** A regular file's whole content (used for small files, where a stream costs more than it saves). */
   readFile(path: string): Promise<Buffer>;
   /** A fresh stream of a regular file's bytes. */
@@ -84,6 +90,14 @@ export interface FileSystem {
    * extraction when an entry carries xattrs; without it they are skipped and counted.
    */
   setXattrs?(path: string, kind: 'file' | 'dir', xattrs: Xattrs): Promise<void>;
+}
+
+/** Lists a directory with stats through {@link FileSystem.listDir} when present, else readdir + lstat. */
+export async function listDir(fs: FileSystem, dir: string): Promise<{ name: string; stat: FileStat }[]> {
+  if (fs.listDir) return fs.listDir(dir);
+  const names = await fs.readdir(dir);
+  const stats = await Promise.all(names.map((n) => fs.lstat(dir.endsWith('/') ? dir + n : `${dir}/${n}`)));
+  return names.map((name, i) => ({ name, stat: stats[i]! }));
 }
 
 /** Makes an error that looks like node:fs's for `code` (used by non-disk implementations). */

@@ -164,6 +164,14 @@ export const nodeFileSystem: FileSystem = {
   },
   readdir: (p) => fsp.readdir(p),
   readlink: (p) => fsp.readlink(p),
+  // Synchronous on purpose: lstat of cached metadata costs ~2 µs as a syscall but ~20 µs as a
+  // thread-pool round trip. The event loop is held for one directory at a time, and released
+  // between directories.
+  async listDir(p) {
+    await new Promise((r) => setImmediate(r));
+    const prefix = p.endsWith('/') ? p : `${p}/`;
+    return fs.readdirSync(p).map((name) => ({ name, stat: toFileStat(fs.lstatSync(prefix + name)) }));
+  },
   readFile: (p) => fsp.readFile(p),
   createReadStream: (p) => fs.createReadStream(p, { highWaterMark: 1024 * 1024 }),
   createWriteStream: (p, { mode }) => fs.createWriteStream(p, { mode, flags: 'w' }),

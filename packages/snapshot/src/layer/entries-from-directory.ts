@@ -1,5 +1,5 @@
 import path from 'node:path/posix';
-import type { FileStat, FileSystem, Xattrs } from '../fs/file-system.js';
+import { type FileStat, type FileSystem, listDir, type Xattrs } from '../fs/file-system.js';
 import { nodeFileSystem } from '../fs/node-file-system.js';
 import type { LayerEntry } from './layer-entry.js';
 
@@ -91,9 +91,12 @@ export async function* entriesFromDirectory(
   const prefix = options.prefix ? options.prefix.replace(/^\/+|\/+$/g, '') : '';
   async function* walk(hostDir: string, rel: string): AsyncGenerator<LayerEntry> {
     options.signal?.throwIfAborted();
-    const names = (await fs.readdir(hostDir)).sort();
+    const list = (await listDir(fs, hostDir)).sort((a, b) =>
+      a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+    );
+    const names = list.map((l) => l.name);
     const hosts = names.map((n) => path.join(hostDir, n));
-    const stats = await Promise.all(hosts.map((h) => fs.lstat(h)));
+    const stats = list.map((l) => l.stat);
     const xattrs = options.xattrs && fs.readXattrs ? await fs.readXattrs(hosts) : undefined;
     for (let i = 0; i < names.length; i++) {
       const relPath = rel ? `${rel}/${names[i]}` : names[i]!;

@@ -1,6 +1,6 @@
 import path from 'node:path/posix';
 import { SnapshotError, throwIfAborted } from '../errors.js';
-import type { FileStat, FileSystem } from '../fs/file-system.js';
+import { type FileStat, type FileSystem, listDir } from '../fs/file-system.js';
 import { nodeFileSystem } from '../fs/node-file-system.js';
 import { EntryMaker } from '../layer/entries-from-directory.js';
 import type { LayerEntry } from '../layer/layer-entry.js';
@@ -60,15 +60,13 @@ export async function layerFromOverlayUpper(
   const found: { rel: string; host: string; st: FileStat }[] = [];
   const walk = async (host: string, rel: string): Promise<void> => {
     throwIfAborted(options.signal);
-    const names = await fs.readdir(host);
-    const stats = await Promise.all(names.map((n) => fs.lstat(path.join(host, n))));
     const subdirs: Promise<void>[] = [];
-    for (let i = 0; i < names.length; i++) {
-      const r = rel ? `${rel}/${names[i]}` : names[i]!;
+    for (const { name, stat } of await listDir(fs, host)) {
+      const r = rel ? `${rel}/${name}` : name;
       if (ignore.has(r)) continue;
-      const h = path.join(host, names[i]!);
-      found.push({ rel: r, host: h, st: stats[i]! });
-      if (stats[i]!.kind === 'dir') subdirs.push(walk(h, r));
+      const h = path.join(host, name);
+      found.push({ rel: r, host: h, st: stat });
+      if (stat.kind === 'dir') subdirs.push(walk(h, r));
     }
     await Promise.all(subdirs);
   };

@@ -11,6 +11,13 @@ export type {
 export { type CheckRule, type RuleName, rules } from './checks/rules.js';
 export { applyChecks, failOnWarnings, undefinedVarWarnings, type VariableScope } from './checks/runtime.js';
 export { DockerfileError, type DockerfileErrorCode, type DockerfileErrorLocation } from './errors.js';
+export {
+  commandArgv,
+  DEFAULT_SHELL,
+  type InlineFile,
+  type RunCommandLine,
+  runCommandLine,
+} from './instructions/command-line.js';
 export type { ExpandedInstruction, ExpandOptions } from './instructions/expand.js';
 export { expandInstruction } from './instructions/expand.js';
 export { parseInstruction } from './instructions/parse-instruction.js';

@@ -17,7 +17,7 @@ import {
   tarContext,
 } from '../src/index.js';
 import { fixtureFiles, gitRepoOf, removeAll, tarOf, writeTree } from './helpers/fixture-tree.js';
-import { gitDaemon, serveFiles } from './helpers/serve.js';
+import { gitDaemon, gitHttp, serveFiles } from './helpers/serve.js';
 
 /**
  * One contract, every source: the same fixture tree served as a directory, tar archives
@@ -33,6 +33,7 @@ let tarDir = '';
 let repoBase = '';
 let http: Awaited<ReturnType<typeof serveFiles>>;
 let daemon: Awaited<ReturnType<typeof gitDaemon>>;
+let smartHttp: Awaited<ReturnType<typeof gitHttp>>;
 
 beforeAll(async () => {
   fixtureDir = await writeTree(fixtureFiles());
@@ -51,11 +52,13 @@ beforeAll(async () => {
     '/moved': { status: 302, location: '/ctx.tar.gz' },
   });
   daemon = await gitDaemon(repoBase);
+  smartHttp = await gitHttp(repoBase);
 }, 60_000);
 
 afterAll(async () => {
   await http?.close();
   await daemon?.stop();
+  await smartHttp?.close();
   await removeAll(temps);
 });
 
@@ -86,6 +89,7 @@ const sources: Opened[] = [
     kind: 'git',
     open: () => gitContext(`git://127.0.0.1:${daemon.port}/repo.git#refs/heads/main`, { pullMethod: 'git' }),
   },
+  { name: 'git smart http', kind: 'git', open: () => gitContext(`${smartHttp.url}/repo.git#v1`) },
   { name: 'http tarball', kind: 'http', open: () => httpContext(`${http.url}/moved`) },
   { name: 'openContext dir://', kind: 'dir', open: () => openContext(`dir://${fixtureDir}`) },
 ];

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ContextSource, gitContext, parseGitContextUrl } from '../src/index.js';
 import { gitRepoOf, removeAll, writeTree } from './helpers/fixture-tree.js';
-import { gitDaemon } from './helpers/serve.js';
+import { gitDaemon, gitHttp } from './helpers/serve.js';
 
 const temps: string[] = [];
 let base = '';
@@ -152,5 +152,31 @@ describe('parseGitContextUrl', () => {
     expect(() => parseGitContextUrl(spec)).toThrowError(
       expect.objectContaining({ code: 'KILN_CONTEXT_BAD_SPEC' }),
     );
+  });
+});
+
+describe('gitContext over smart HTTP (git http-backend)', () => {
+  it('clones shallow over http, and sends credentials only through the scoped header', async () => {
+    const auth = { username: 'kiln', password: 'tok3n' };
+    const server = await gitHttp(base, auth);
+    try {
+      const url = `${server.url}/repo.git#main`;
+      const denied = await gitContext(url).catch((e: Error) => e);
+      expect(denied).toMatchObject({ code: 'KILN_CONTEXT_GIT_FAILED' });
+      const ctx = await gitContext(url, { auth, keepGitDir: true });
+      expect((await ctx.readFile('README.md')).toString()).toBe('v2\n');
+      expect(await ctx.stat('.git/shallow')).toMatchObject({ type: 'file' });
+      expect((await ctx.readFile('.git/config')).toString()).not.toContain('tok3n');
+      await ctx.close?.();
+      expect(server.authorizations).toContain(`Basic ${Buffer.from('kiln:tok3n').toString('base64')}`);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('refuses to send credentials to a non-http remote', async () => {
+    await expect(
+      gitContext(`file://${base}/repo.git`, { auth: { username: 'u', password: 'p' } }),
+    ).rejects.toMatchObject({ code: 'KILN_CONTEXT_BAD_SPEC' });
   });
 });

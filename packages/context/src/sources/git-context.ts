@@ -21,6 +21,12 @@ export interface GitContextOptions {
   submodules?: boolean;
   /** Keep `.git` in the context (BuildKit's `BUILDKIT_CONTEXT_KEEP_GIT_DIR`). Default false. */
   keepGitDir?: boolean;
+  /**
+   * Basic-auth credentials for an http(s) remote (kaniko's `GIT_USERNAME`/`GIT_PASSWORD`, or a
+   * token as the password). Passed to git through `GIT_CONFIG_*` environment variables as a header
+   * scoped to the remote's origin: never on the command line, in `.git/config`, or in messages.
+   */
+  auth?: { username: string; password: string };
   signal?: AbortSignal;
 }
 
@@ -33,9 +39,9 @@ export interface GitContextOptions {
  */
 export async function gitContext(url: string, opts: GitContextOptions = {}): Promise<ContextSource> {
   const spec = parseGitContextUrl(url, opts.pullMethod);
+  const git = gitRunner(opts, redactUrl(url), spec.remote);
   const base = await mkdtemp(join(opts.tmpDir ?? tmpdir(), 'kiln-git-context-'));
   const repo = join(base, 'checkout');
-  const git = gitRunner(opts, redactUrl(url));
   try {
     await git(['init', '-q', repo], base);
     await git(['remote', 'add', 'origin', spec.remote], repo);
@@ -75,11 +81,24 @@ export async function gitContext(url: string, opts: GitContextOptions = {}): Pro
   }
 }
 
-function gitRunner(opts: GitContextOptions, label: string) {
+function gitRunner(opts: GitContextOptions, label: string, remote: string) {
   // never wait for a human: no password prompts, and ssh in batch mode unless the caller set it up
   const env: Record<string, string | undefined> = { ...process.env, ...opts.env, GIT_TERMINAL_PROMPT: '0' };
   if (env.GIT_SSH === undefined && env.GIT_SSH_COMMAND === undefined)
     env.GIT_SSH_COMMAND = 'ssh -o BatchMode=yes';
+  if (opts.auth) {
+    if (!/^https?:\/\//.test(remote))
+      throw new ContextError(
+        'KILN_CONTEXT_BAD_SPEC',
+        `git context ${label}: credentials are only sent to http(s) remotes`,
+      );
+    const origin = `${new URL(remote).origin}/`;
+    const basic = Buffer.from(`${opts.auth.username}:${opts.auth.password}`).toString('base64');
+    const n = Number(env.GIT_CONFIG_COUNT ?? 0);
+    env[`GIT_CONFIG_KEY_${n}`] = `http.${origin}.extraHeader`;
+    env[`GIT_CONFIG_VALUE_${n}`] = `Authorization: Basic ${basic}`;
+    env.GIT_CONFIG_COUNT = String(n + 1);
+  }
   return (args: string[], cwd: string) =>
     new Promise<void>((resolve, reject) => {
       execFile(

@@ -1,6 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: shell syntax under test uses ${VAR}
 import { readdirSync, readFileSync } from 'node:fs';
 import {
+  commandArgv,
   DockerfileError,
   dumpAst,
   expandInstruction,
@@ -8,6 +9,7 @@ import {
   expandWords,
   parseDockerfile,
   planBuild,
+  runCommandLine,
 } from '@kiln/dockerfile';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
@@ -257,6 +259,72 @@ describe('no input ends in anything but a result or a DockerfileError', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+/** Mostly valid Dockerfiles, so that planning succeeds and later steps are exercised. */
+const word = fc.constantFrom(
+  'a',
+  '$A',
+  '${A:-x}',
+  '"q w"',
+  "'s'",
+  '${B#*}',
+  '\\$A',
+  'x\\ y',
+  '${A/a/b}',
+  '/p',
+  '.',
+  '$',
+);
+const validLine = fc.oneof(
+  fc
+    .tuple(fc.constantFrom('RUN', 'run', 'CMD', 'ENTRYPOINT'), fc.array(word, { maxLength: 4 }))
+    .map(([k, w]) => `${k} ${w.join(' ')}`),
+  fc.array(word, { minLength: 2, maxLength: 4 }).map((w) => `COPY ${w.join(' ')}`),
+  word.map((a) => `ENV K=${a}`),
+  word.map((a) => `ARG A=${a}`),
+  word.map((a) => `WORKDIR /${a}`),
+  word.map((a) => `LABEL k=${a}`),
+  word.map((a) => `EXPOSE ${a}`),
+  word.map((a) => `USER ${a}`),
+  fc.constantFrom(
+    'RUN <<EOF\necho $A\nEOF',
+    'RUN <<EOF\n#!/bin/sh\necho\nEOF',
+    'COPY <<F /f\n$A\nF',
+    'ONBUILD RUN x',
+    'HEALTHCHECK --interval=3s CMD x',
+    'FROM scratch AS s1',
+    'COPY --from=0 /a /b',
+    'RUN --mount=type=cache,target=/$A x',
+  ),
+);
+const validFile = fc
+  .tuple(fc.boolean(), fc.array(validLine, { maxLength: 15 }))
+  .map(([bt, ls]) => `${bt ? '# escape=`\n' : ''}ARG A=1\nFROM scratch AS s0\n${ls.join('\n')}\n`);
+
+describe('mostly valid Dockerfiles', () => {
+  test('plan, and every instruction expands and yields a command line', () => {
+    let planned = 0;
+    fc.assert(
+      fc.property(validFile, (text) => {
+        onlyDockerfileErrors(() => {
+          const plan = planBuild(text);
+          planned++;
+          for (const stage of plan.stages) {
+            for (const ins of stage.instructions) {
+              onlyDockerfileErrors(() =>
+                expandInstruction(ins, new Map([['A', 'x y']]), { escape: plan.escapeToken }),
+              );
+              if (ins.kind === 'run') expect(runCommandLine(ins).argv.length).toBeGreaterThan(0);
+              if (ins.kind === 'cmd' || ins.kind === 'entrypoint') commandArgv(ins);
+            }
+          }
+        });
+      }),
+      { numRuns: 500 },
+    );
+    expect(planned).toBeGreaterThan(250);
   });
 });
 

@@ -32,7 +32,7 @@ const gitLike = /^(?:[A-Za-z0-9._-]+@[^:/]+:|ssh:\/\/|git:\/\/)|^https?:\/\/[^#]
  * a plain path (a directory; a regular file is read as a tar archive), `dir://<path>`,
  * `tar://<path>` or `tar://stdin` (`opts.stdin`), `http(s)://…` (a tarball; a URL ending in
  * `.git` is a git repository), `git://host/repo.git#ref#commit` (kaniko), `git@host:repo.git#ref:dir`
- * and `ssh://…`. `contextSubPath` then narrows any of them. Other schemes (`s3://`, `gs://`, …)
+ * `ssh://…` and Docker's `github.com/org/repo` shorthand. `contextSubPath` then narrows any of them. Other schemes (`s3://`, `gs://`, …)
  * are `KILN_CONTEXT_BAD_SPEC`.
  */
 export async function openContext(spec: string, opts: OpenContextOptions = {}): Promise<ContextSource> {
@@ -48,7 +48,10 @@ export async function openContext(spec: string, opts: OpenContextOptions = {}): 
 
 async function openRoot(spec: string, opts: OpenContextOptions): Promise<ContextSource> {
   const tar = { tmpDir: opts.tmpDir, signal: opts.signal };
-  if (gitLike.test(spec)) return gitContext(spec, { tmpDir: opts.tmpDir, signal: opts.signal, ...opts.git });
+  const git = { tmpDir: opts.tmpDir, signal: opts.signal, ...opts.git };
+  if (gitLike.test(spec)) return gitContext(spec, git);
+  // Docker's shorthand: `github.com/org/repo` is a git repository over https
+  if (spec.startsWith('github.com/')) return gitContext(`https://${spec}`, git);
   if (/^https?:\/\//i.test(spec)) return httpContext(spec, { ...tar, dispatcher: opts.dispatcher });
   if (spec.startsWith('dir://')) return dirContext(spec.slice('dir://'.length));
   if (spec === 'tar://stdin') return tarContext(opts.stdin ?? process.stdin, { ...tar, label: 'stdin' });

@@ -164,6 +164,16 @@ describe('openContext: kaniko-style specs', () => {
     });
   });
 
+  it("treats Docker's github.com/org/repo shorthand as a git repository over https", async () => {
+    const err = await openContext('github.com/kiln-nonexistent/none', {
+      git: { env: { GIT_ALLOW_PROTOCOL: 'file' } },
+    }).catch((e: Error) => e);
+    expect(err).toMatchObject({
+      code: 'KILN_CONTEXT_GIT_FAILED',
+      message: expect.stringContaining('https://github.com/'),
+    });
+  });
+
   it.each(['s3://bucket/ctx.tar.gz', 'gs://bucket/ctx.tar.gz', 'az://x/y'])('refuses %s', async (spec) => {
     await expect(openContext(spec)).rejects.toMatchObject({ code: 'KILN_CONTEXT_BAD_SPEC' });
   });

@@ -74,6 +74,8 @@ export { OciLayout, REF_NAME_ANNOTATION } from './stores/oci-layout.js';
 export type { ImageStoreSpec } from './stores/open-image-store.js';
 export { openImageStore, parseImageStoreSpec } from './stores/open-image-store.js';
 export { RegistryImage } from './stores/registry-image.js';
+export type { ValidateResult } from './stores/validate-image.js';
+export { validateImage } from './stores/validate-image.js';
 export type { FetchInit, FetchLike, HttpRequest, HttpResponse, HttpTransport } from './transport/http.js';
 export { dispatcherTransport, fetchTransport } from './transport/http.js';
 export type { RetryOptions } from './transport/retry.js';

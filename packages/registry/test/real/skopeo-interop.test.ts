@@ -11,6 +11,7 @@ import {
   RegistryClient,
   RegistryImage,
   sha256Digest,
+  validateImage,
 } from '../../src/index.js';
 import { listenMemoryRegistry, MemoryRegistry, memoryFetch } from '../../src/testing/index.js';
 import { opener, uniqueRepo } from '../helpers/images.js';
@@ -81,6 +82,7 @@ describe('interoperability with skopeo', () => {
     const into = new OciLayout(join(work, 'kiln-pulled'), 'p');
     const { digest } = await copyImage(new RegistryImage(client(), dst), into);
     expect(digest).toBe(skopeoDigest);
+    await validateImage(into);
   });
 
   it('an OCI layout written by kiln is read by skopeo and pushed back with the same digest', async () => {
@@ -115,7 +117,7 @@ describe('interoperability with skopeo', () => {
     ]);
     const dir = join(work, 'from-archive');
     await skopeo('copy', `docker-archive:${file}`, `oci:${dir}:x`);
-    const layout = await new OciLayout(dir, 'x').resolve();
+    const { image: layout } = await validateImage(new OciLayout(dir, 'x'));
     expect(layout.config.rootfs.diff_ids).toEqual(img.diffIds);
     expect(layout.configBytes.equals(img.config.bytes)).toBe(true);
   });
@@ -125,7 +127,7 @@ describe('interoperability with skopeo', () => {
     const file = join(work, 'skopeo.tar');
     await skopeo('copy', '--src-tls-verify=false', `docker://${ref}`, `docker-archive:${file}:some/name:tag`);
     const archive = new DockerArchive(file, 'some/name:tag');
-    const resolved = await archive.resolve();
+    const { image: resolved } = await validateImage(archive);
     expect(resolved.config.rootfs.diff_ids).toEqual(img.diffIds);
     expect(resolved.layers.map((l) => l.digest)).toEqual(img.diffIds);
     // Pushing it to a registry through kiln verifies every layer against its digest on the way.

@@ -12,9 +12,10 @@ import {
   parseImageStoreSpec,
   RegistryClient,
   RegistryImage,
+  validateImage,
 } from '../../src/index.js';
 import { MemoryRegistry, memoryFetch } from '../../src/testing/index.js';
-import { makeImage, makeIndex, opener, readStream } from '../helpers/images.js';
+import { assembleImage, makeImage, makeIndex, opener, readStream } from '../helpers/images.js';
 import { realImage } from '../helpers/layer-tar.js';
 
 let dir: string;
@@ -160,6 +161,23 @@ describe('DockerArchive', () => {
         MediaType.OciIndex,
       ),
     ).rejects.toThrow(/single-platform/);
+  });
+});
+
+describe('validateImage', () => {
+  it('passes a consistent image and names the layer whose diff_id does not match the config', async () => {
+    const good = realImage([100, 200]);
+    const layout = new OciLayout(join(dir, 'v'), 'good');
+    await writeImage(layout, good);
+    expect((await validateImage(layout)).unchecked).toEqual([]);
+    const bad = realImage([100, 200]);
+    const lying = assembleImage(bad.layers, [bad.diffIds[0]!, good.diffIds[1]!], false);
+    await writeImage(new OciLayout(join(dir, 'v'), 'bad'), lying);
+    await expect(validateImage(new OciLayout(join(dir, 'v'), 'bad'))).rejects.toThrow(
+      new RegExp(
+        `layer 1 \\(${bad.layers[1]!.desc.digest}\\) unpacks to ${bad.diffIds[1]}, but the config says ${good.diffIds[1]}`,
+      ),
+    );
   });
 });
 

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { RegistryClient } from '../client/registry-client.js';
+import { ImageError } from '../errors.js';
 import { type Digest, isDigest } from '../image/digest.js';
 import type { Descriptor } from '../image/manifest.js';
 import { makeReference, parseReference, type Reference } from '../reference/reference.js';
@@ -32,12 +33,21 @@ export class RegistryImage implements ImageStore {
     return this.reference.toString();
   }
 
+  /** A tag or digest of this repository; anything else must be a full reference to this repository. */
   #at(tagOrDigest: string | undefined): Reference {
     const { registry, repository } = this.reference;
     if (!tagOrDigest) return this.reference;
-    return isDigest(tagOrDigest)
-      ? makeReference({ registry, repository, digest: tagOrDigest })
-      : makeReference({ registry, repository, tag: tagOrDigest });
+    if (isDigest(tagOrDigest)) return makeReference({ registry, repository, digest: tagOrDigest });
+    if (/^[\w][\w.-]{0,127}$/.test(tagOrDigest))
+      return makeReference({ registry, repository, tag: tagOrDigest });
+    const full = parseReference(tagOrDigest);
+    if (full.name !== this.reference.name) {
+      throw new ImageError(
+        'KILN_OPTIONS_INVALID',
+        `${this.name}: ${JSON.stringify(tagOrDigest)} names another repository (${full.name})`,
+      );
+    }
+    return full;
   }
 
   async resolve(opts: ResolveOptions = {}): Promise<ResolvedImage> {

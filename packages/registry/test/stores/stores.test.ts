@@ -213,3 +213,23 @@ describe('copyImage and openImageStore', () => {
     expect(parseImageStoreSpec(spec)).toEqual(expected);
   });
 });
+
+describe('RegistryImage', () => {
+  it('takes a tag, a digest or a full reference to the same repository; refuses another repository', async () => {
+    const registry = new MemoryRegistry();
+    const client = new RegistryClient({ fetch: memoryFetch(registry), dockerConfig: false });
+    const store = new RegistryImage(client, 'reg.test/team/app');
+    const img = makeImage([10]);
+    await writeImage(store, img, 'v1');
+    expect((await store.resolve({ reference: 'v1' })).manifestDigest).toBe(img.manifestDesc.digest);
+    expect((await store.resolve({ reference: img.manifestDesc.digest })).manifestDigest).toBe(
+      img.manifestDesc.digest,
+    );
+    expect((await store.resolve({ reference: 'reg.test/team/app:v1' })).manifestDigest).toBe(
+      img.manifestDesc.digest,
+    );
+    await expect(store.resolve({ reference: 'reg.test/other/app:v1' })).rejects.toThrow(
+      /names another repository \(reg.test\/other\/app\)/,
+    );
+  });
+});

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { KilnError } from '../errors.js';
 import type { BuildEvent } from '../events.js';
-import type { DestinationResult } from '../options.js';
+import type { BuildResult, DestinationResult } from '../options.js';
 import type { StageState } from '../stage/stage-state.js';
 import type { ImageAccess } from './images.js';
 
@@ -19,16 +19,11 @@ const TO_OCI: Record<string, string> = {
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
-/** What writing the image produced. */
-export interface WrittenImage {
-  digest: string;
-  configDigest: string;
-  mediaType: string;
-  manifest: Buffer;
-  size: number;
-  destinations: DestinationResult[];
-  layers: { digest: string; diffId: string; size: number; mediaType: string; fromBase: boolean }[];
-}
+/** What writing the image produced: the image part of a {@link BuildResult}. */
+export type WrittenImage = Pick<
+  BuildResult,
+  'digest' | 'configDigest' | 'mediaType' | 'manifest' | 'size' | 'destinations' | 'layers'
+>;
 
 /**
  * Serialises the final stage as an OCI image and writes it to every destination concurrently. In each

@@ -1,20 +1,10 @@
-import type { Readable } from 'node:stream';
 import { KilnError } from '../errors.js';
 import type { ChmodSpec } from '../fs/chmod.js';
 import { baseName, parentOf, resolveAgainst, toImagePath } from '../fs/posix-path.js';
-import type { FileTree, NodeType, TreeNode } from '../fs/tree.js';
+import type { FileTree, TreeNode } from '../fs/tree.js';
 
-/** Metadata of one source entry of COPY/ADD, from the context or from another stage. */
-export interface SourceEntry {
-  type: NodeType;
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  mtime?: number;
-  linkname?: string;
-  open?: () => Promise<Readable> | Readable;
-}
+/** Metadata of one source entry of COPY/ADD, from the context or from another stage: the shape of a tree node. */
+export type SourceEntry = TreeNode;
 
 /** A matched top-level source: its entry, and for directories everything below it (paths relative to it). */
 export interface MatchedSource {

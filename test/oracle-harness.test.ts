@@ -36,16 +36,17 @@ function dockerfile(variant: 'same' | 'different' | 'owner'): string {
   ].join('\n');
 }
 
-/** Builds `dir` with BuildKit, then buildah (each pushed as `harness/REPO:builder`). */
+/** Builds `dir` with BuildKit and buildah at once (each pushed as `harness/REPO:builder`). */
 async function buildWithBoth(
   dir: string,
   repo: string,
   extra: { format?: 'docker' } = {},
 ): Promise<[OracleBuildResult, OracleBuildResult]> {
   const ref = (b: string) => `${env.registry}/harness/${repo}:${b}`;
-  const a = await oracleBuild({ contextDir: dir, ref: ref('buildkit'), builder: 'buildkit' });
-  const b = await oracleBuild({ contextDir: dir, ref: ref('buildah'), builder: 'buildah', ...extra });
-  return [a, b];
+  return Promise.all([
+    oracleBuild({ contextDir: dir, ref: ref('buildkit'), builder: 'buildkit' }),
+    oracleBuild({ contextDir: dir, ref: ref('buildah'), builder: 'buildah', ...extra }),
+  ]);
 }
 
 beforeAll(async () => {

@@ -151,6 +151,10 @@ describe('# check= directive', () => {
   test('error=true with no warnings passes', () => {
     expect(planBuild('# check=error=true\nFROM a\nCMD ["x"]').warnings).toEqual([]);
   });
+  test('error takes Go boolean spellings', () => {
+    expect(() => planBuild('# check=error=1\nFROM a\nCMD x')).toThrow(DockerfileError);
+    expect(() => planBuild('# check=error=F\nFROM a\nCMD x')).not.toThrow();
+  });
   test('skip and error combine', () => {
     expect(warned('# check=skip=JSONArgsRecommended;error=true\nFROM a\nCMD x')).toEqual([]);
   });

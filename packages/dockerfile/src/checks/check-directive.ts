@@ -1,5 +1,6 @@
 import type { Directive } from '../ast.js';
 import { DockerfileError } from '../errors.js';
+import { parseGoBool } from '../go-bool.js';
 
 /** The parsed `# check=` directive (or `BUILDKIT_DOCKERFILE_CHECK` build arg). */
 export interface CheckConfig {
@@ -25,15 +26,15 @@ export function parseCheckConfig(value: string, directive?: Directive): CheckCon
       for (const name of v.split(','))
         if (name.trim()) cfg.skip.add(name.trim().toLowerCase() === 'all' ? 'all' : name.trim());
     } else if (key === 'error') {
-      const b = v.toLowerCase();
-      if (b !== 'true' && b !== 'false') {
+      const b = parseGoBool(v);
+      if (b === undefined) {
         throw new DockerfileError(
           'INVALID_DIRECTIVE',
           `invalid check option ${JSON.stringify(p)}: error takes true or false`,
           where,
         );
       }
-      cfg.error = b === 'true';
+      cfg.error = b;
     } else if (key !== 'experimental') {
       throw new DockerfileError('INVALID_DIRECTIVE', `invalid check option ${JSON.stringify(p)}`, where);
     }

@@ -1,4 +1,5 @@
 import { DockerfileError, type DockerfileErrorLocation } from '../errors.js';
+import { parseGoBool } from '../go-bool.js';
 import { didYouMean } from '../suggest.js';
 import type { MountSpec } from './types.js';
 
@@ -53,14 +54,10 @@ function splitCsv(raw: string): string[] {
   return out;
 }
 
-/** Go's strconv.ParseBool spellings. */
-const TRUE = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
-const FALSE = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False']);
-
 function bool(key: string, value: string | undefined, raw: string, where: DockerfileErrorLocation): boolean {
   if (value === undefined) return true;
-  if (TRUE.has(value)) return true;
-  if (FALSE.has(value)) return false;
+  const b = parseGoBool(value);
+  if (b !== undefined) return b;
   throw new DockerfileError(
     'INVALID_MOUNT',
     `invalid value for ${key}: ${JSON.stringify(value)} in --mount=${raw}`,

@@ -226,6 +226,7 @@ describe('instruction errors', () => {
     ['COPY a', 'INVALID_ARGUMENTS', /only one was provided/],
     ['COPY', 'INVALID_ARGUMENTS'],
     ['ADD onlyone', 'INVALID_ARGUMENTS'],
+    ['ADD --checksum=sha256:00 http://a/1 http://a/2 /d/', 'INVALID_FLAG', /multiple sources/],
     ['COPY a <<EOF\nx\nEOF', 'INVALID_ARGUMENTS', /heredoc/],
     ['FROM', 'INVALID_ARGUMENTS'],
     ['FROM a b', 'INVALID_ARGUMENTS'],

@@ -359,7 +359,16 @@ export function toInstruction(node: Node): Instruction {
       const chmod = flags.string.get('chmod');
       if (chmod !== undefined) a.chmod = chmod;
       const checksum = flags.string.get('checksum');
-      if (checksum !== undefined) a.checksum = checksum;
+      if (checksum !== undefined) {
+        if (a.sources.length + a.heredocSources.length !== 1) {
+          throw new DockerfileError(
+            'INVALID_FLAG',
+            "ADD: checksum can't be specified for multiple sources",
+            where,
+          );
+        }
+        a.checksum = checksum;
+      }
       const unpack = flags.bool.get('unpack');
       if (unpack !== undefined) a.unpack = unpack;
       return a;

@@ -2,9 +2,9 @@ import { lstat, mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execTool } from './lib/exec.js';
-import { buildBaseImages, type SeededImages, seedBaseImages } from './setup/base-images.js';
-import { type RunningRegistry, startRegistry } from './setup/distribution.js';
+import { execTool } from '../lib/exec.js';
+import { buildBaseImages, type SeededImages, seedBaseImages } from './base-images.js';
+import { type RunningRegistry, startRegistry } from './distribution.js';
 
 let reg: RunningRegistry;
 let seeded: SeededImages;

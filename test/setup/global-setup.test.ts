@@ -2,9 +2,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { compareImages, inspectImage, umociUnpack } from './lib/compare.js';
-import { copyImage } from './lib/copy-image.js';
-import { testEnv } from './lib/test-env.js';
+import { compareImages, inspectImage, umociUnpack } from '../lib/compare.js';
+import { copyImage } from '../lib/copy-image.js';
+import { testEnv } from '../lib/test-env.js';
 
 const env = testEnv();
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { runImage } from './lib/run-image.js';
-import { testEnv } from './lib/test-env.js';
+import { runImage } from './run-image.js';
+import { testEnv } from './test-env.js';
 
 const env = testEnv();
 

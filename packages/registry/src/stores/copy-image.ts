@@ -35,30 +35,33 @@ export async function copyImage(
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
   const limit = pLimit(opts.concurrency ?? 4);
-  const signal = opts.signal;
+  // The first failed blob cancels the others: nothing more is sent once the copy cannot succeed.
+  const failed = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, failed.signal]) : failed.signal;
   const blobs = [image.configDescriptor, ...image.layers];
   const seen = new Set<string>();
-  await Promise.all(
-    blobs
-      .filter((d) => !seen.has(d.digest) && seen.add(d.digest))
-      .map((d) =>
-        limit(async () => {
-          const result = await destination.putBlob(d, () => source.openBlob(d, signal ? { signal } : {}), {
-            ...(opts.mountFrom ? { mountFrom: opts.mountFrom } : {}),
-            ...(signal ? { signal } : {}),
-          });
-          opts.onBlob?.(d.digest, result);
-        }),
-      ),
-  );
+  const copies = blobs
+    .filter((d) => !seen.has(d.digest) && seen.add(d.digest))
+    .map((d) =>
+      limit(async () => {
+        signal.throwIfAborted();
+        const result = await destination.putBlob(d, () => source.openBlob(d, { signal }), {
+          ...(opts.mountFrom ? { mountFrom: opts.mountFrom } : {}),
+          signal,
+        });
+        opts.onBlob?.(d.digest, result);
+      }).catch((e: unknown) => {
+        failed.abort(e);
+        throw e;
+      }),
+    );
+  const settled = await Promise.allSettled(copies);
+  const firstError = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  // Report the root cause, not the aborts it caused in the other copies.
+  if (firstError) throw failed.signal.reason ?? firstError.reason;
   let digest: Digest | undefined;
   for (const tag of opts.tags?.length ? opts.tags : [undefined]) {
-    digest = await destination.putManifest(
-      tag,
-      image.manifestBytes,
-      image.mediaType,
-      signal ? { signal } : {},
-    );
+    digest = await destination.putManifest(tag, image.manifestBytes, image.mediaType, { signal });
   }
   return { digest: digest!, image };
 }

@@ -199,6 +199,29 @@ describe('copyImage and openImageStore', () => {
     expect(registry.tagDigest('dst/app', '2')).toBe(image.manifestDigest);
   });
 
+  it('the first failed blob stops the copy: later blobs are not sent, the root cause is reported', async () => {
+    const registry = new MemoryRegistry();
+    const client = new RegistryClient({ fetch: memoryFetch(registry), dockerConfig: false });
+    const img = makeImage([10, 20, 30]);
+    const layout = new OciLayout(join(dir, 'src'), 'x');
+    await writeImage(layout, img);
+    registry.intercept((r) =>
+      r.method === 'PUT' && r.url.searchParams.get('digest') === img.config.desc.digest
+        ? {
+            status: 400,
+            headers: { 'content-type': 'application/json' },
+            body: Buffer.from('{"errors":[{"code":"BLOB_UPLOAD_INVALID"}]}'),
+          }
+        : undefined,
+    );
+    const err = await copyImage(layout, new RegistryImage(client, 'reg.test/dst:1'), {
+      concurrency: 1,
+    }).catch((e) => e);
+    expect(err).toMatchObject({ status: 400, codes: ['BLOB_UPLOAD_INVALID'] });
+    for (const l of img.layers) expect(registry.hasBlob('dst', l.desc.digest)).toBe(false);
+    expect(registry.tagDigest('dst', '1')).toBeUndefined();
+  });
+
   it.each([
     ['oci:/tmp/x', { kind: 'oci-layout', dir: '/tmp/x' }],
     ['oci:/tmp/x:v1', { kind: 'oci-layout', dir: '/tmp/x', tag: 'v1' }],

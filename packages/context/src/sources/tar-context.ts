@@ -4,6 +4,7 @@ import {
   createWriteStream,
   open as openFd,
   read as readFd,
+  readSync,
   type WriteStream,
 } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -225,12 +226,19 @@ class Spool {
     this.fd = await promisify(openFd)(this.path!, 'r');
   }
 
-  /** read returns one member's bytes with positional reads (no stream, no extra descriptor). */
+  /**
+   * read returns one member's bytes with positional reads on the shared descriptor. Small members
+   * are read synchronously (no thread-pool round trip; a page-cache copy of at most 256 KiB).
+   */
   async read({ offset, size }: { offset: number; size: number }): Promise<Buffer> {
     const buf = Buffer.allocUnsafe(size);
     let got = 0;
+    const readAt = (at: number, length: number): number | Promise<number> =>
+      size <= 256 * 1024
+        ? readSync(this.fd!, buf, at, length, offset + at)
+        : promisify(readFd)(this.fd!, buf, at, length, offset + at).then((r) => r.bytesRead);
     while (got < size) {
-      const { bytesRead: n } = await promisify(readFd)(this.fd!, buf, got, size - got, offset + got);
+      const n = await readAt(got, size - got);
       if (n === 0)
         throw new ContextError('KILN_CONTEXT_TAR_INVALID', 'the tar context spool file was truncated');
       got += n;

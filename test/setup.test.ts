@@ -37,6 +37,8 @@ describe('startRegistry', () => {
     expect(reg.url).toBe(`http://${reg.host}`);
     expect(reg.caFile).toBeUndefined();
     expect(await statusOf(reg.url)).toBe(200);
+    // The PID is the registry itself (setpriv execs it), so stop() signals the right process.
+    expect(await readFile(`/proc/${reg.pid}/cmdline`, 'utf8')).toContain('docker-registry\0serve');
     await reg.stop();
     await expect(statusOf(reg.url)).rejects.toThrow();
     expect(() => process.kill(reg.pid, 0)).toThrow();
@@ -138,6 +140,30 @@ describe('startRegistry', () => {
         },
       }),
     ).rejects.toMatchObject({ code: 'KILN_TEST_REGISTRY_OPTIONS' });
+  });
+});
+
+describe('registry lifetime', () => {
+  it('ends a registry whose starting process died without stop() (parent-death signal)', async () => {
+    // A throw-away parent: setpriv execs the registry exactly as startRegistry does.
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-orphan-'));
+    try {
+      await writeFile(
+        join(dir, 'config.yml'),
+        'version: 0.1\nstorage:\n  inmemory: {}\nhttp:\n  addr: 127.0.0.1:0\n',
+      );
+      const script = `setpriv --pdeathsig TERM -- /usr/bin/docker-registry serve ${dir}/config.yml >/dev/null 2>&1 & echo $!; sleep 0.3`;
+      const { stdout } = await execTool('bash', ['-c', script]);
+      const pid = Number(stdout.trim());
+      await new Promise((r) => setTimeout(r, 300));
+      // Dead means gone, or a zombie waiting for PID 1 (this VM's init reaps late).
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      if (state !== '' && state !== 'Z') process.kill(pid, 'SIGKILL');
+      expect(['', 'Z']).toContain(state);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -13,6 +13,8 @@ import { execTool, TestHarnessError } from '../lib/exec.js';
  */
 const REGISTRY_BIN = process.env.KILN_REGISTRY_BIN ?? '/usr/bin/docker-registry';
 
+const SETPRIV = '/usr/bin/setpriv';
+
 /** Token-auth settings of a registry (distribution's `auth.token` section). @public */
 export interface TokenAuthOptions {
   /** URL of the token server the registry sends clients to in `WWW-Authenticate`. */
@@ -335,10 +337,15 @@ function randomSecret(): string {
 /** Starts the registry with its output appended to `logFile`. */
 function spawnRegistry(configFile: string, logFile: string): ChildProcess {
   // The log goes straight to a file (no pipes), so this process's event loop does not
-  // depend on the child; stop() ends it explicitly.
+  // depend on the child; stop() ends it explicitly. setpriv (util-linux) sets a parent-death
+  // signal and execs the registry (same PID), so a test process that dies without stop()
+  // does not leave its registry running.
+  const argv = existsSync(SETPRIV)
+    ? [SETPRIV, '--pdeathsig', 'TERM', '--', REGISTRY_BIN, 'serve', configFile]
+    : [REGISTRY_BIN, 'serve', configFile];
   const fd = openSync(logFile, 'a');
   try {
-    const child = spawn(REGISTRY_BIN, ['serve', configFile], { stdio: ['ignore', fd, fd] });
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fd, fd] });
     child.unref();
     return child;
   } finally {

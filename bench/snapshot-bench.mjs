@@ -27,9 +27,12 @@ const opt = (name, fallback) => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : fallback;
 };
-// Default tree: the repository's own node_modules/.pnpm — real files (many small JS files,
-// some binaries, symlinks), present wherever this bench can run.
-const source = path.resolve(opt('--tree', path.join(here, '..', 'node_modules', '.pnpm')));
+// Default tree: the repository's own node_modules/.pnpm (packages: JS, native binaries,
+// symlinks) plus /usr/include (thousands of small text files) when present. Real files, on
+// every machine this bench runs on.
+const sources = args.includes('--tree')
+  ? args.flatMap((a, i) => (args[i - 1] === '--tree' ? [path.resolve(a)] : []))
+  : [path.join(here, '..', 'node_modules', '.pnpm'), '/usr/include'].filter((d) => fs.existsSync(d));
 const runs = Number(opt('--runs', '2'));
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-bench-snapshot-'));
 const sh = (cmd) => execFileSync('bash', ['-c', cmd], { stdio: ['ignore', 'pipe', 'inherit'] }).toString();
@@ -62,7 +65,9 @@ const row = (what, kiln, base, target) =>
 try {
   // ---- (1) layer writing ----
   const tree = path.join(work, 'tree');
-  sh(`cp -a ${JSON.stringify(source)} ${JSON.stringify(tree)}`);
+  fs.mkdirSync(tree);
+  for (const [i, source] of sources.entries())
+    sh(`cp -a ${JSON.stringify(source)} ${JSON.stringify(path.join(tree, `t${i}`))}`);
   const du = sh(`du -sb ${JSON.stringify(tree)} | cut -f1`).trim();
   const files = sh(`find ${JSON.stringify(tree)} | wc -l`).trim();
   console.log(
@@ -183,3 +188,9 @@ try {
 console.log('');
 console.table(rows);
 console.log('ratio = baseline time / kiln time (higher is better for kiln)');
+console.log(
+  `load average at end: ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`,
+);

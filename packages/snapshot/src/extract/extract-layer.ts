@@ -227,6 +227,7 @@ class Extraction {
       const parts: Buffer[] = [];
       for await (const slice of body()) parts.push(slice);
       const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+      if (this.fs.createFile && !h.xattrs) return this.createFile(h, host, data);
       this.track(
         key,
         (async () => {
@@ -251,6 +252,21 @@ class Extraction {
       });
     });
     await this.finish(host, h, true);
+  }
+
+  /** One-call creation of a small file (see FileSystem.createFile). */
+  private async createFile(h: TarHeader, host: string, data: Buffer): Promise<void> {
+    const meta = { mode: h.mode, mtimeMs: h.mtimeMs };
+    if (this.chown === 'ignore') return this.fs.createFile!(host, data, meta);
+    try {
+      await this.fs.createFile!(host, data, { ...meta, owner: { uid: h.uid, gid: h.gid } });
+    } catch (e) {
+      if (this.chown !== 'auto' || !isFsError(e, 'EINVAL', 'EPERM')) throw e;
+      // An id the user namespace cannot map: keep the file, owned by us.
+      this.result.ownershipSkipped++;
+      await this.fs.rm(host);
+      await this.fs.createFile!(host, data, meta);
+    }
   }
 
   private async hardlink(h: TarHeader, host: string): Promise<void> {

@@ -176,6 +176,24 @@ export const nodeFileSystem: FileSystem = {
   createReadStream: (p) => fs.createReadStream(p, { highWaterMark: 1024 * 1024 }),
   createWriteStream: (p, { mode }) => fs.createWriteStream(p, { mode, flags: 'w' }),
   writeFile: (p, data, { mode }) => fsp.writeFile(p, data, { mode }),
+  // Synchronous on purpose, like listDir: six syscalls of a few µs each, against five thread-pool
+  // round trips of ~20 µs (far more on a loaded machine). This is how GNU tar extracts.
+  async createFile(p, data, { mode, mtimeMs, owner }) {
+    const fd = fs.openSync(
+      p,
+      fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
+      mode & 0o777,
+    );
+    try {
+      for (let off = 0; off < data.length; ) off += fs.writeSync(fd, data, off, data.length - off);
+      if (owner) fs.fchownSync(fd, owner.uid, owner.gid);
+      // After chown, which clears setuid/setgid; and the creation mode went through the umask.
+      fs.fchmodSync(fd, mode);
+      fs.futimesSync(fd, mtimeMs / 1000, mtimeMs / 1000);
+    } finally {
+      fs.closeSync(fd);
+    }
+  },
   async mkdir(p, { mode }) {
     await fsp.mkdir(p, { mode });
   },

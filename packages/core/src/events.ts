@@ -29,6 +29,7 @@ export type BuildEvent =
       durationMs: number;
       layer?: { digest: string; size: number };
     }
+  | { type: 'run-output'; stage: number; index: number; stream: 'stdout' | 'stderr'; text: string }
   | { type: 'warning'; rule: string; message: string; location?: SourceLocation; url?: string }
   | { type: 'pull'; digest: string; bytes: number; reason: string }
   | { type: 'push'; destination: string; digest: string; bytes: number; mounted?: boolean; existed?: boolean }

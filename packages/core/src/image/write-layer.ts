@@ -16,12 +16,9 @@ export interface LayerWriteOptions {
   signal?: AbortSignal;
 }
 
-/**
- * Writes planned entries as one gzip layer into the work directory (streamed: file contents are read when
- * their entry is written) and returns its record. The blob file is named by its digest once complete.
- */
-export async function writeLayer(entries: PlannedEntry[], opts: LayerWriteOptions): Promise<LayerRecord> {
-  const layerEntries: LayerEntry[] = entries.map(({ path: p, node }) => {
+/** Layer entries for planned tree entries (COPY/ADD/WORKDIR). */
+export function plannedToLayerEntries(entries: PlannedEntry[]): LayerEntry[] {
+  return entries.map(({ path: p, node }) => {
     const e: LayerEntry = { path: p, type: node.type, mode: node.mode, uid: node.uid, gid: node.gid };
     if (node.type === 'file') e.size = node.size;
     if (node.mtime !== undefined) e.mtime = node.mtime;
@@ -31,6 +28,13 @@ export async function writeLayer(entries: PlannedEntry[], opts: LayerWriteOption
     if (node.open) e.open = node.open;
     return e;
   });
+}
+
+/**
+ * Writes entries as one gzip layer into the work directory (streamed: file contents are read when their
+ * entry is written) and returns its record. The blob file is named by its digest once complete.
+ */
+export async function writeLayer(layerEntries: LayerEntry[], opts: LayerWriteOptions): Promise<LayerRecord> {
   const tmp = path.join(opts.workDir, `layer-${randomUUID()}.tmp`);
   const out = createWriteStream(tmp);
   const d = await createLayer(layerEntries, {

@@ -5,13 +5,14 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type ContextSource, dockerignore, gitContext, type PathFilter } from '@kiln/context';
 import type { AddInstruction, CopyInstruction, WorkdirInstruction } from '@kiln/dockerfile';
-import { readTar } from '@kiln/snapshot';
+import { extractLayer, readTar } from '@kiln/snapshot';
 import { KilnError } from '../errors.js';
 import { parseChmod } from '../fs/chmod.js';
 import { toImagePath } from '../fs/posix-path.js';
 import type { FileTree, TreeNode } from '../fs/tree.js';
 import { resolveChown, type UserDatabase } from '../fs/users.js';
-import { writeLayer } from '../image/write-layer.js';
+import type { LayerRecord } from '../image/layer-record.js';
+import { plannedToLayerEntries, writeLayer } from '../image/write-layer.js';
 import {
   type MatchedSource,
   type PlannedEntry,
@@ -47,7 +48,7 @@ function userDatabase(state: StageState, tree: FileTree): UserDatabase {
     }
     const cap = state.fs.base.captured?.(real);
     if (cap) return cap.toString('utf8');
-    return (await readAll(await state.fs.base.open(real))).toString('utf8');
+    return (await readAll(await state.openFile(real))).toString('utf8');
   };
   return { passwd: () => read('etc/passwd'), group: () => read('etc/group') };
 }
@@ -60,18 +61,32 @@ async function commitLayer(
   entries: PlannedEntry[],
   createdBy: string,
 ) {
-  const rec = await writeLayer(entries, {
+  const rec = await writeLayer(plannedToLayerEntries(entries), layerOptions(ctx));
+  for (const e of entries) tree.set(e.path, e.node);
+  await appendLayer(ctx, state, rec, createdBy);
+  return { digest: rec.digest, size: rec.size };
+}
+
+/** How this build writes layers. */
+export function layerOptions(ctx: StageContext) {
+  return {
     workDir: ctx.workDir,
     deterministic: ctx.deterministic,
     ...(ctx.level !== undefined ? { level: ctx.level } : {}),
     ...(ctx.epoch !== undefined ? { sourceDateEpoch: ctx.epoch } : {}),
     ...(ctx.signal ? { signal: ctx.signal } : {}),
-  });
-  for (const e of entries) tree.set(e.path, e.node);
+  };
+}
+
+/**
+ * Adds a written layer to the stage: layer list, diff_ids, history, and — once a RUN unpacked the rootfs —
+ * the rootfs itself, so later RUNs see what COPY wrote.
+ */
+export async function appendLayer(ctx: StageContext, state: StageState, rec: LayerRecord, createdBy: string) {
   state.layers.push(rec);
   state.config.rootfs.diff_ids.push(rec.diffId);
   addHistory(state, createdBy, false, ctx.created);
-  return { digest: rec.digest, size: rec.size };
+  if (state.rootfsDir) await extractLayer(await rec.open(), state.rootfsDir, { allowDevices: 'skip' });
 }
 
 /**
@@ -114,7 +129,10 @@ async function providerFor(
     const from = ins.fromResolved;
     if (from.kind === 'stage') {
       const src = (await runStage(ctx, from.index)).state;
-      return { provider: treeProvider(await src.tree(), src.fs.base), fromContext: false };
+      return {
+        provider: treeProvider(await src.tree(), { open: (p) => src.openFile(p) }),
+        fromContext: false,
+      };
     }
     const img = await ctx.images.resolve(from.ref, ctx.platform);
     const fs = baseFilesystem(img.layers, {

@@ -15,6 +15,7 @@ import type { InstructionTiming } from '../options.js';
 import { baseFilesystem } from './base-fs.js';
 import { addHistory, applyMetadata } from './dispatch.js';
 import { applyCopy, applyWorkdir } from './filesystem-steps.js';
+import { applyRun } from './run-step.js';
 import { emptyFilesystem, type StageFilesystem, StageState } from './stage-state.js';
 
 /** Everything a stage needs from the build. */
@@ -58,7 +59,9 @@ export function runStage(ctx: StageContext, index: number): Promise<StageResult>
 
 /** The filesystem of a finished stage, as the base of another (`FROM stage`) or a `COPY --from` source. */
 export function stageFilesystem(state: StageState): StageFilesystem {
-  return { tree: () => state.tree(), base: state.fs.base };
+  const base: StageFilesystem['base'] = { open: (p) => state.openFile(p) };
+  if (state.fs.base.captured) base.captured = state.fs.base.captured;
+  return { tree: () => state.tree(), base };
 }
 
 async function openBase(ctx: StageContext, index: number): Promise<StageState> {
@@ -164,7 +167,8 @@ async function step(
       } else if (ins.kind === 'copy' || ins.kind === 'add') {
         layer = await applyCopy(ctx, state, ins);
       } else if (ins.kind === 'run') {
-        throw new KilnError('KILN_RUN_UNSUPPORTED', `${ins.original}: RUN is not supported by this build`);
+        const rec = await applyRun(ctx, state, ins, stageIndex, n);
+        if (rec) layer = rec;
       } else if (ins.kind === 'from') {
         // FROM is handled by the stage itself.
       }

@@ -1,3 +1,5 @@
+import { createReadStream } from 'node:fs';
+import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { cloneTree, FileTree } from '../fs/tree.js';
 import { cloneConfig, envToMap, type ImageConfigFile } from '../image/config.js';
@@ -30,6 +32,10 @@ export class StageState {
   /** Set when CMD was written in this stage: a later ENTRYPOINT then keeps it. */
   cmdSet = false;
   private treePromise?: Promise<FileTree>;
+  /** The unpacked root filesystem, once a RUN needed it; later layers are applied to it too. */
+  rootfsDir?: string;
+  /** Set while the rootfs is being unpacked, so concurrent callers wait for the same work. */
+  materializing?: Promise<string>;
 
   constructor(
     config: ImageConfigFile,
@@ -44,6 +50,15 @@ export class StageState {
   tree(): Promise<FileTree> {
     this.treePromise ??= this.fs.tree().then(cloneTree);
     return this.treePromise;
+  }
+
+  /**
+   * Opens a regular file of the stage that kiln did not add itself: from the unpacked rootfs when there is one
+   * (RUN may have changed it), else from the base image.
+   */
+  openFile(p: string): Promise<Readable> {
+    if (this.rootfsDir) return Promise.resolve(createReadStream(path.join(this.rootfsDir, p)));
+    return this.fs.base.open(p);
   }
 
   /** Whether the tree was ever needed (laziness accounting, tests). */

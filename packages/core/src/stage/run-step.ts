@@ -1,0 +1,188 @@
+import { mkdtemp } from 'node:fs/promises';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import type { RunInstruction } from '@kiln/dockerfile';
+import { diffDirectories, extractLayer, type LayerEntry, recordTree } from '@kiln/snapshot';
+import { KilnError } from '../errors.js';
+import { baseName, parentOf } from '../fs/posix-path.js';
+import type { FileTree, TreeNode } from '../fs/tree.js';
+import { DEFAULT_PATH, envToMap } from '../image/config.js';
+import { writeLayer } from '../image/write-layer.js';
+import { addHistory } from './dispatch.js';
+import { appendLayer, layerOptions } from './filesystem-steps.js';
+import type { StageContext } from './run-stage.js';
+import type { StageState } from './stage-state.js';
+
+/**
+ * Paths a RUN never contributes to a layer: kernel filesystems and the files an executor mounts over the
+ * rootfs for the command's benefit (DNS and hosts), as BuildKit leaves them out too.
+ */
+const IGNORED = ['proc', 'sys', 'dev', 'etc/resolv.conf', 'etc/hosts', 'etc/hostname'];
+
+/**
+ * Unpacks the stage's layers (base and kiln's own, in order, whiteouts applied, through the safe extractor)
+ * into a directory of the work dir, the first time a RUN needs a root filesystem.
+ */
+export async function materialize(ctx: StageContext, state: StageState): Promise<string> {
+  if (state.rootfsDir) return state.rootfsDir;
+  state.materializing ??= (async () => {
+    const dir = await mkdtemp(path.join(ctx.workDir, 'rootfs-'));
+    // Layers are fetched one ahead of the one being unpacked, so download and extraction overlap.
+    let next = state.layers[0]?.open();
+    for (let i = 0; i < state.layers.length; i++) {
+      const stream = await next!;
+      next = state.layers[i + 1]?.open();
+      await extractLayer(stream, dir, {
+        allowDevices: 'skip',
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
+      });
+    }
+    state.rootfsDir = dir;
+    return dir;
+  })();
+  return state.materializing;
+}
+
+/** The environment of a RUN: the image's Env, then build args in scope that Env does not override. */
+function runEnv(ctx: StageContext, state: StageState): string[] {
+  const env = envToMap(state.config.config.Env);
+  for (const [k, v] of state.args) if (!env.has(k)) env.set(k, v);
+  for (const [k, v] of Object.entries(ctx.plan.proxyArgs ?? {})) if (!env.has(k)) env.set(k, v);
+  if (!env.has('PATH')) env.set('PATH', DEFAULT_PATH);
+  return [...env].map(([k, v]) => `${k}=${v}`);
+}
+
+/** The argv of a RUN: exec form as written; shell form (heredoc bodies included) through SHELL. */
+function runArgv(state: StageState, ins: RunInstruction): string[] {
+  if (ins.json) return ins.args;
+  const shell = state.config.config.Shell?.length ? state.config.config.Shell : ['/bin/sh', '-c'];
+  const line = ins.args[0] ?? '';
+  const only = ins.heredocs[0];
+  if (ins.heredocs.length === 1 && only && /^\s*\d*<<-?\s*(["']?)[^\s"']+\1\s*$/.test(line)) {
+    // `RUN <<EOF` alone: the body is the script (BuildKit runs it with the shell).
+    const body = only.chomp ? only.content.replace(/^\t+/gm, '') : only.content;
+    return [...shell, body];
+  }
+  // Otherwise the shell reads the heredocs itself: the script is the command line followed by the bodies.
+  let script = line;
+  for (const h of ins.heredocs) script += `\n${h.content}${h.name}`;
+  return [...shell, script];
+}
+
+/** Keeps the last lines a command wrote, for the error message, and forwards each line as an event. */
+function lineSink(onLine: (line: string) => void): Writable & { tail(): string[] } {
+  const tail: string[] = [];
+  let partial = '';
+  const w = new Writable({
+    write(chunk, _enc, cb) {
+      const lines = (partial + chunk.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      for (const l of lines) {
+        tail.push(l);
+        if (tail.length > 20) tail.shift();
+        onLine(l);
+      }
+      cb();
+    },
+    final(cb) {
+      if (partial) {
+        tail.push(partial);
+        onLine(partial);
+      }
+      cb();
+    },
+  });
+  return Object.assign(w, { tail: () => tail });
+}
+
+/** Applies a layer's entries (whiteouts first) to the stage's tree. */
+function applyToTree(tree: FileTree, entries: LayerEntry[]): void {
+  for (const e of entries) {
+    const name = baseName(e.path);
+    if (name === '.wh..wh..opq') for (const c of tree.children(parentOf(e.path))) tree.delete(c);
+    else if (name.startsWith('.wh.')) {
+      const dir = parentOf(e.path);
+      tree.delete(dir === '' ? name.slice(4) : `${dir}/${name.slice(4)}`);
+    }
+  }
+  for (const e of entries) {
+    if (baseName(e.path).startsWith('.wh.')) continue;
+    const node: TreeNode = { type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size ?? 0 };
+    if (e.mtime !== undefined) node.mtime = e.mtime;
+    if (e.linkname) node.linkname = e.linkname;
+    tree.set(e.path, node);
+  }
+}
+
+/**
+ * RUN: unpacks the rootfs on first use, runs the command through the executor, and turns what changed
+ * (directory diff against the state recorded just before) into a layer. A non-zero exit fails the build
+ * with the status and the command's last output lines.
+ */
+export async function applyRun(
+  ctx: StageContext,
+  state: StageState,
+  ins: RunInstruction,
+  stage: number,
+  index: number,
+) {
+  const executor = ctx.executor;
+  if (!executor) throw new KilnError('KILN_NO_EXECUTOR', `${ins.original}: RUN needs an executor`);
+  for (const m of ins.mounts)
+    throw new KilnError(
+      'KILN_UNSUPPORTED',
+      `${ins.original}: RUN --mount=type=${m.type} is not supported yet`,
+    );
+  const network = (ins.network ?? 'default') as 'default' | 'none' | 'host';
+  if (!['default', 'none', 'host'].includes(network))
+    throw new KilnError(
+      'KILN_BAD_NETWORK',
+      `${ins.original}: --network=${network} must be default, none or host`,
+    );
+  const rootfs = await materialize(ctx, state);
+  const tree = await state.tree();
+  const before = await recordTree(rootfs, { ignore: IGNORED, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+  const emitLine = (streamName: 'stdout' | 'stderr') => (text: string) =>
+    ctx.emit({ type: 'run-output', stage, index, stream: streamName, text });
+  const stdout = lineSink(emitLine('stdout'));
+  const stderr = lineSink(emitLine('stderr'));
+  const { exitCode } = await executor.run({
+    argv: runArgv(state, ins),
+    env: runEnv(ctx, state),
+    cwd: state.workdir,
+    user: state.config.config.User ?? '',
+    rootfs,
+    mounts: [],
+    network,
+    stdout,
+    stderr,
+    ...(ctx.signal ? { signal: ctx.signal } : {}),
+  });
+  stdout.end();
+  stderr.end();
+  if (exitCode !== 0) {
+    const last = [...stdout.tail(), ...stderr.tail()].filter(Boolean).slice(-5);
+    throw new KilnError(
+      'KILN_RUN_FAILED',
+      `${ins.original}: exited with status ${exitCode}${last.length ? `: ${last.at(-1)}` : ''}${last.length > 1 ? `\n${last.join('\n')}` : ''}`,
+    );
+  }
+  const diff = await diffDirectories(before, ctx.signal ? { signal: ctx.signal } : {});
+  const createdBy = `RUN ${ins.json ? JSON.stringify(ins.args) : `/bin/sh -c ${ins.args[0] ?? ''}`}`;
+  if (diff.entries.length === 0) {
+    addHistory(state, createdBy, true, ctx.created);
+    return undefined;
+  }
+  if (ctx.epoch !== undefined) for (const e of diff.entries) e.mtime = ctx.epoch * 1000;
+  const rec = await writeLayer(diff.entries, layerOptions(ctx));
+  applyToTree(tree, diff.entries);
+  // The rootfs already holds these changes: record the layer without unpacking it again.
+  const dir = state.rootfsDir;
+  state.rootfsDir = undefined;
+  try {
+    await appendLayer(ctx, state, rec, createdBy);
+  } finally {
+    state.rootfsDir = dir;
+  }
+  return { digest: rec.digest, size: rec.size };
+}

@@ -141,6 +141,18 @@ describe('contextDigests: cost', () => {
   });
 });
 
+describe('contextDigests: one per build', () => {
+  it('returns the same instance for the same source and filter, and shares file reads across filters', async () => {
+    const c = counting(memoryContext({ 'a.txt': 'a', 'b.log': 'b', 'd/c.txt': 'c' }), 0);
+    const ignore = dockerignore().add(['*.log']);
+    expect(contextDigests(c.source, { ignore })).toBe(contextDigests(c.source, { ignore }));
+    expect(contextDigests(c.source)).not.toBe(contextDigests(c.source, { ignore }));
+    await contextDigests(c.source, { ignore }).treeDigest('.');
+    await contextDigests(c.source).treeDigest('.');
+    expect(c.opened.sort()).toEqual(['a.txt', 'b.log', 'd/c.txt']);
+  });
+});
+
 describe("the caller's own ContextSource", () => {
   /** A bare implementation: unsorted listing, no `close`, ignores every list hint. */
   function bare(files: Record<string, string>): ContextSource {

@@ -45,11 +45,28 @@ export interface ContextDigests {
  * (path, type, mode incl. setuid/setgid/sticky, symlink target); the context files' mtime, uid
  * and gid are not, since COPY writes root:root and kiln's layers normalise times, so a fresh
  * clone of the same tree gives the same digests. Files are streamed through sha256 in parallel
- * (p-limit); results are memoised per path, trees as a Merkle tree of their children.
+ * (p-limit); results are memoised per path, trees as a Merkle tree of their children. Calls with
+ * the same source and filter return the same instance (the first call's `concurrency` holds).
  */
 export function contextDigests(source: ContextSource, opts: ContextDigestsOptions = {}): ContextDigests {
+  let byFilter = instances.get(source);
+  if (!byFilter) instances.set(source, (byFilter = new WeakMap()));
+  const key = opts.ignore ?? noFilter;
+  let digests = byFilter.get(key);
+  if (!digests) byFilter.set(key, (digests = createDigests(source, opts)));
+  return digests;
+}
+
+const noFilter: PathFilter = { ignores: () => false };
+/** One instance per source and filter: repeated calls in a build share every digest already computed. */
+const instances = new WeakMap<ContextSource, WeakMap<PathFilter, ContextDigests>>();
+/** File content digests do not depend on the filter: shared by all instances of a source. */
+const contentsBySource = new WeakMap<ContextSource, Map<string, Promise<string>>>();
+
+function createDigests(source: ContextSource, opts: ContextDigestsOptions): ContextDigests {
   const limit = pLimit(opts.concurrency ?? 16);
-  const contents = new Map<string, Promise<string>>();
+  let contents = contentsBySource.get(source);
+  if (!contents) contentsBySource.set(source, (contents = new Map()));
   const trees = new Map<string, Promise<string>>();
   const index = () => indexContext(source, opts.ignore);
 
@@ -70,6 +87,7 @@ export function contextDigests(source: ContextSource, opts: ContextDigestsOption
         return `sha256:${hash.digest('hex')}`;
       });
       contents.set(entry.path, digest);
+      digest.catch(() => contents.delete(entry.path)); // a failed read is retried by the next caller
     }
     return digest;
   };

@@ -261,7 +261,7 @@ async function main() {
     );
     const r = JSON.parse(stdout);
     console.log(
-      `1 GB blob: push ${r.pushS.toFixed(2)} s, pull ${r.pullS.toFixed(2)} s (verified), kiln peak RSS ${(r.maxRssKiB / 1024).toFixed(0)} MB (target < 150 MB)`,
+      `${BLOB_MB} MB blob: push ${r.pushS.toFixed(2)} s, pull ${r.pullS.toFixed(2)} s (verified), kiln peak RSS ${(r.maxRssKiB / 1024).toFixed(0)} MB (target < 150 MB)`,
     );
   } finally {
     for (const r of regs) await r.stop();

@@ -5,6 +5,18 @@ import { digestAlgorithm } from '../image/digest.js';
 import type { Descriptor } from '../image/manifest.js';
 import { isRetryableError } from '../transport/retry.js';
 
+/**
+ * Marks a stream made by {@link verifiedStream} with the digest it checks. Such a stream errors
+ * instead of ending when the content is wrong, so a consumer that only keeps the data after a
+ * clean end (temp file + rename) need not hash it a second time.
+ */
+export const VERIFIED_DIGEST = Symbol.for('kiln.registry.verifiedDigest');
+
+/** isVerifiedFor: true when `stream` is a verifying stream for exactly this digest. */
+export function isVerifiedFor(stream: unknown, digest: string): boolean {
+  return (stream as { [VERIFIED_DIGEST]?: string } | null)?.[VERIFIED_DIGEST] === digest;
+}
+
 /** RangeOpener: opens the blob from byte `offset`; `skip` says how many leading bytes to drop (server ignored Range). */
 export type RangeOpener = (offset: number) => Promise<{ body: Readable; skip: number }>;
 
@@ -83,7 +95,9 @@ export function verifiedStream(
     }
     if (held) yield held;
   }
-  return Readable.from(run(), { objectMode: false, highWaterMark: 1024 * 1024 });
+  const out = Readable.from(run(), { objectMode: false, highWaterMark: 1024 * 1024 });
+  Object.defineProperty(out, VERIFIED_DIGEST, { value: desc.digest });
+  return out;
 }
 
 /** verifyBytes: checks a whole buffer against a descriptor (used for manifests and configs). */

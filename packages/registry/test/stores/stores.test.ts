@@ -13,6 +13,7 @@ import {
   RegistryClient,
   RegistryImage,
   validateImage,
+  verifiedStream,
 } from '../../src/index.js';
 import { MemoryRegistry, memoryFetch } from '../../src/testing/index.js';
 import { assembleImage, makeImage, makeIndex, opener, readStream } from '../helpers/images.js';
@@ -117,6 +118,20 @@ describe('OciLayout', () => {
     await expect(layout.resolve({ reference: 'nope' })).rejects.toThrow(
       /no image tagged "nope" \(has: multi\)/,
     );
+  });
+});
+
+describe('verified sources are not hashed twice, and still cannot slip through', () => {
+  it('a verifying stream with wrong content leaves nothing in the layout', async () => {
+    const layout = new OciLayout(join(dir, 'vv'), 't');
+    const l = makeImage([70_000]).layers[0]!;
+    const wrong = () =>
+      verifiedStream(l.desc, async () => ({ body: opener(Buffer.alloc(70_000, 3))(), skip: 0 }), 'test', 0);
+    await expect(layout.putBlob(l.desc, wrong)).rejects.toMatchObject({ code: 'KILN_DIGEST_MISMATCH' });
+    expect(await layout.hasBlob(l.desc)).toBe(false);
+    expect((await readdir(join(dir, 'vv', 'blobs', 'sha256'))).length).toBe(0);
+    const right = () => verifiedStream(l.desc, async () => ({ body: opener(l.bytes)(), skip: 0 }), 'test', 0);
+    expect(await layout.putBlob(l.desc, right)).toBe('uploaded');
   });
 });
 

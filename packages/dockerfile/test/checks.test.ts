@@ -52,6 +52,11 @@ describe('build checks as warnings', () => {
     ['SecretsUsedInArgOrEnv for ARG', 'FROM a\nARG GITHUB_TOKEN', ['SecretsUsedInArgOrEnv@2']],
     ['SecretsUsedInArgOrEnv for ENV', 'FROM a\nENV DB_PASSWORD=x', ['SecretsUsedInArgOrEnv@2']],
     ['no SecretsUsedInArgOrEnv for public keys', 'FROM a\nENV PUBLIC_KEY=x\nARG KEYBOARD', []],
+    [
+      'secret words are separated by underscores only',
+      'FROM a\nARG API-KEY\nENV my_secret=1',
+      ['SecretsUsedInArgOrEnv@3'],
+    ],
     ['RedundantTargetPlatform', 'FROM --platform=$TARGETPLATFORM a', ['RedundantTargetPlatform@1']],
     [
       'FromPlatformFlagConstDisallowed',

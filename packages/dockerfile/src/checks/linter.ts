@@ -48,7 +48,8 @@ const NOT_SECRET = new Set(['public']);
 
 /** SecretsUsedInArgOrEnv: a name made of words such as PASSWORD, TOKEN or API_KEY. */
 export function looksSecret(name: string): boolean {
-  const words = name.toLowerCase().split(/[_\-.]/);
+  // Words are separated by underscores only, as in BuildKit's rule (API-KEY is one word).
+  const words = name.toLowerCase().split('_');
   if (words.some((w) => NOT_SECRET.has(w))) return false;
   return words.some((w) => SECRET_TOKENS.has(w));
 }

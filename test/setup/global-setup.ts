@@ -88,7 +88,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     console.log(
       `[kiln e2e] registries ${plain.host} (http) ${tls.host} (https+auth); base images ${
         debian ? 'busybox+debian' : 'busybox'
-      }; setup timings (ms): ${JSON.stringify(timings)}`,
+      }; setup timings (ms): ${JSON.stringify(timings)}; digests: ${JSON.stringify(images.digests)}`,
     );
     return teardown;
   } catch (e) {

@@ -186,7 +186,8 @@ interface ServerCertificate {
 
 /**
  * Makes a throw-away CA and a server certificate for IP:127.0.0.1 and DNS:localhost in
- * `dir` with openssl (RSA 2048: ~0.2 s each on this machine).
+ * `dir` with openssl. ECDSA P-256 keys: generated in milliseconds (RSA 2048 took ~0.2 s
+ * each here) and accepted by Go, Node, curl and skopeo alike.
  */
 async function makeServerCertificate(dir: string): Promise<ServerCertificate> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -195,7 +196,9 @@ async function makeServerCertificate(dir: string): Promise<ServerCertificate> {
     'req',
     '-x509',
     '-newkey',
-    'rsa:2048',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
     '-nodes',
     '-sha256',
     '-days',
@@ -214,7 +217,9 @@ async function makeServerCertificate(dir: string): Promise<ServerCertificate> {
   await execTool('openssl', [
     'req',
     '-newkey',
-    'rsa:2048',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
     '-nodes',
     '-sha256',
     '-subj',

@@ -105,7 +105,16 @@ export const BUILD_FLAGS: FlagSpec[] = [
     aliases: ['customPlatform'],
   },
   { name: 'reproducible', kind: 'bool', help: 'Strip timestamps: the same inputs give the same digest' },
-  { name: 'ignore-path', kind: 'list', help: 'Path ignored when snapshotting RUN (repeatable)' },
+  {
+    name: 'secret',
+    kind: 'list',
+    help: 'Build secret for RUN --mount=type=secret: id=NAME,src=FILE or id=NAME,env=VAR (repeatable)',
+  },
+  {
+    name: 'ignore-path',
+    kind: 'list',
+    help: 'Image path whose changes RUN snapshots leave out (repeatable)',
+  },
   {
     name: 'verbosity',
     short: 'v',

@@ -127,6 +127,22 @@ export async function optionsFromFlags(
     registry,
     reproducible: values.reproducible === true,
   };
+  const ignorePaths = list(values, 'ignore-path');
+  if (ignorePaths.length) options.ignorePaths = ignorePaths;
+  const secrets = list(values, 'secret');
+  if (secrets.length) {
+    options.secrets = {};
+    for (const spec of secrets) {
+      const fields = Object.fromEntries(
+        spec.split(',').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+      );
+      const id = fields.id;
+      const file = fields.src ?? fields.source;
+      if (!id || (!file && !fields.env))
+        throw new UsageError(`--secret "${spec}" must be id=NAME,src=FILE or id=NAME,env=VAR`);
+      options.secrets[id] = file ? { file } : { env: fields.env! };
+    }
+  }
   const sub = str(values, 'context-sub-path');
   if (sub) options.contextSubPath = sub;
   const target = str(values, 'target');

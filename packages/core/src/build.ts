@@ -184,6 +184,11 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       platform,
       images,
       ...(ctx.source ? { context: ctx.source } : {}),
+      ...(ctx.dir ? { contextDir: ctx.dir } : {}),
+      ...(options.secrets ? { secrets: options.secrets } : {}),
+      ...(options.ignorePaths?.length
+        ? { ignorePaths: options.ignorePaths.map((p) => p.replace(/^\/+|\/+$/g, '')) }
+        : {}),
       ...(ignore ? { ignore } : {}),
       workDir,
       ...(options.cacheDir

@@ -65,6 +65,13 @@ export interface BuildOptions {
   workDir?: string;
   /** gzip level of new layers (default 6, zlib's default: the usual size/speed balance). */
   compressionLevel?: number;
+  /**
+   * Secrets for `RUN --mount=type=secret,id=…`, by id: a file to read, an environment variable, or the value
+   * itself. They are mounted for one RUN and never reach a layer, the config, the history or an event.
+   */
+  secrets?: Record<string, { file?: string; env?: string; value?: string | Buffer }>;
+  /** Paths (absolute in the image) a RUN's snapshot leaves out, with everything below them. */
+  ignorePaths?: string[];
   /** Cancels the build. */
   signal?: AbortSignal;
   /** Receives every build event. */

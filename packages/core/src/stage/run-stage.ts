@@ -24,7 +24,12 @@ export interface StageContext {
   platform: PlatformSpec;
   images: ImageAccess;
   context?: ContextSource;
+  /** The context's directory on disk, when it is a local directory (RUN --mount=type=bind reads it). */
+  contextDir?: string;
+  secrets?: NonNullable<import('../options.js').BuildOptions['secrets']>;
   ignore?: PathFilter;
+  /** Image paths RUN snapshots leave out (kaniko's --ignore-path), relative. */
+  ignorePaths?: string[];
   workDir: string;
   cacheDir?: string;
   created: string;

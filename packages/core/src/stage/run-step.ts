@@ -10,6 +10,7 @@ import { DEFAULT_PATH, envToMap } from '../image/config.js';
 import { writeLayer } from '../image/write-layer.js';
 import { addHistory } from './dispatch.js';
 import { appendLayer, layerOptions } from './filesystem-steps.js';
+import { type PreparedMounts, prepareMounts } from './run-mounts.js';
 import type { StageContext } from './run-stage.js';
 import type { StageState } from './stage-state.js';
 
@@ -141,18 +142,39 @@ export async function applyRun(
     );
   const rootfs = await materialize(ctx, state);
   const tree = await state.tree();
-  const before = await recordTree(rootfs, { ignore: IGNORED, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+  const prepared = await prepareMounts(ctx, ins.mounts, state.workdir, ins.original);
+  try {
+    return await runWithMounts(ctx, state, ins, stage, index, network, rootfs, tree, prepared);
+  } finally {
+    prepared.release();
+  }
+}
+
+async function runWithMounts(
+  ctx: StageContext,
+  state: StageState,
+  ins: RunInstruction,
+  stage: number,
+  index: number,
+  network: 'default' | 'none' | 'host',
+  rootfs: string,
+  tree: FileTree,
+  prepared: PreparedMounts,
+) {
+  // Mount targets are left out of the layer: a cache, a secret or a bind leaves no trace.
+  const ignore = [...IGNORED, ...(ctx.ignorePaths ?? []), ...prepared.targets];
+  const before = await recordTree(rootfs, { ignore, ...(ctx.signal ? { signal: ctx.signal } : {}) });
   const emitLine = (streamName: 'stdout' | 'stderr') => (text: string) =>
     ctx.emit({ type: 'run-output', stage, index, stream: streamName, text });
   const stdout = lineSink(emitLine('stdout'));
   const stderr = lineSink(emitLine('stderr'));
-  const { exitCode } = await executor.run({
+  const { exitCode } = await ctx.executor!.run({
     argv: runArgv(state, ins),
-    env: runEnv(ctx, state),
+    env: [...runEnv(ctx, state), ...Object.entries(prepared.env).map(([k, v]) => `${k}=${v}`)],
     cwd: state.workdir,
     user: state.config.config.User ?? '',
     rootfs,
-    mounts: [],
+    mounts: prepared.mounts,
     network,
     stdout,
     stderr,

@@ -3,7 +3,7 @@ import { Readable, Transform } from 'node:stream';
 import { debuglog } from 'node:util';
 import type { Authenticator } from '../auth/authenticator.js';
 import { type Challenge, parseChallenges } from '../auth/challenge.js';
-import { type DistributionErrorEntry, RegistryError, redactUrl } from '../errors.js';
+import { type DistributionErrorEntry, isKilnRegistryError, RegistryError, redactUrl } from '../errors.js';
 import { discard, type HttpResponse, type HttpTransport, readBody } from '../transport/http.js';
 import {
   backoffDelay,
@@ -90,7 +90,8 @@ export class RequestEngine {
       } catch (e) {
         if (req.signal?.aborted) throw req.signal.reason;
         if (!isRetryableError(e) || attempt === max) {
-          if (e instanceof RegistryError) throw e;
+          // Our own errors (credentials, protocol) pass through; only transport failures are wrapped.
+          if (isKilnRegistryError(e)) throw e;
           throw new RegistryError({
             status: 0,
             method: req.method,

@@ -2,6 +2,7 @@ import diagnostics from 'node:diagnostics_channel';
 import { describe, expect, it } from 'vitest';
 import {
   DigestMismatchError,
+  KilnRegistryBaseError,
   MediaType,
   RegistryClient,
   type RegistryClientOptions,
@@ -109,6 +110,22 @@ describe('authentication', () => {
     expect(err.status).toBe(401);
     expect(err.message).not.toContain('n0pe-S3cret');
     expect(err.message).not.toContain(Buffer.from('alice:n0pe-S3cret').toString('base64'));
+  });
+
+  it('a failing credential source surfaces as KILN_CREDENTIALS, not as a network error', async () => {
+    const { client } = setup(
+      { auth: { mode: 'token', users } },
+      {
+        credentials: async () => {
+          throw new KilnRegistryBaseError(
+            'KILN_CREDENTIALS',
+            'docker-credential-x get for reg.test exited with status 1',
+          );
+        },
+      },
+    );
+    const err = await client.getManifest(`${HOST}/a/b:c`).catch((e) => e);
+    expect(err.code).toBe('KILN_CREDENTIALS');
   });
 
   it('diagnostics events name method, redacted URL and status, never credentials', async () => {

@@ -214,19 +214,3 @@ describe("the caller's own ContextSource", () => {
     );
   });
 });
-
-describe('loadDockerignore', () => {
-  it('prefers <Dockerfile>.dockerignore next to the Dockerfile over the root .dockerignore', async () => {
-    const ctx = memoryContext({
-      '.dockerignore': 'root-rule',
-      'build/prod.Dockerfile': 'FROM scratch',
-      'build/prod.Dockerfile.dockerignore': 'prod-rule',
-    });
-    const specific = await loadDockerignore(ctx, 'build/prod.Dockerfile');
-    expect([specific.file, specific.patterns]).toEqual(['build/prod.Dockerfile.dockerignore', ['prod-rule']]);
-    const fallback = await loadDockerignore(ctx, 'Dockerfile');
-    expect([fallback.file, fallback.patterns]).toEqual(['.dockerignore', ['root-rule']]);
-    const none = await loadDockerignore(memoryContext({ Dockerfile: 'FROM scratch' }), 'Dockerfile');
-    expect([none.file, none.patterns]).toEqual([undefined, []]);
-  });
-});

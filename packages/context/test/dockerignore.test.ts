@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dockerignore, isContextError } from '../src/index.js';
+import { dockerignore, isContextError, loadDockerignore, memoryContext } from '../src/index.js';
 import { dockerignoreCases } from './dockerignore-cases.js';
 
 describe('dockerignore: Docker semantics table', () => {
@@ -81,5 +81,33 @@ describe('dockerignore: which excluded directories need walking', () => {
     expect(m.mayIncludeUnder('pkgs')).toBe(true);
     expect(m.mayIncludeUnder('pkgs/core')).toBe(true);
     expect(m.mayIncludeUnder('pkgs/core/src')).toBe(false);
+  });
+});
+
+describe('loadDockerignore', () => {
+  it('prefers <Dockerfile>.dockerignore next to the Dockerfile over the root .dockerignore', async () => {
+    const ctx = memoryContext({
+      '.dockerignore': 'root-rule',
+      'build/prod.Dockerfile': 'FROM scratch',
+      'build/prod.Dockerfile.dockerignore': 'prod-rule',
+    });
+    const specific = await loadDockerignore(ctx, 'build/prod.Dockerfile');
+    expect([specific.file, specific.patterns]).toEqual(['build/prod.Dockerfile.dockerignore', ['prod-rule']]);
+    const fallback = await loadDockerignore(ctx, 'Dockerfile');
+    expect([fallback.file, fallback.patterns]).toEqual(['.dockerignore', ['root-rule']]);
+    const linked = await loadDockerignore(
+      memoryContext({
+        rules: 'a\n',
+        '.dockerignore': { linkname: 'rules' },
+        outside: { linkname: '/etc/passwd' },
+      }),
+    );
+    expect(linked.patterns).toEqual(['a']);
+    const escaping = await loadDockerignore(
+      memoryContext({ '.dockerignore': { linkname: '../../etc/passwd' } }),
+    );
+    expect(escaping.patterns).toEqual([]);
+    const none = await loadDockerignore(memoryContext({ Dockerfile: 'FROM scratch' }), 'Dockerfile');
+    expect([none.file, none.patterns]).toEqual([undefined, []]);
   });
 });

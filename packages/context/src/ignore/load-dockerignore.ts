@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
+import { resolveInContext } from '../match-sources.js';
 import { cleanContextPath } from '../path.js';
 import type { ContextSource } from '../types.js';
 import { DockerignoreMatcher } from './dockerignore.js';
@@ -34,9 +35,11 @@ export async function loadDockerignore(
 }
 
 async function readContextFile(source: ContextSource, path: string): Promise<string | undefined> {
-  const entry = await source.stat(path);
+  let entry = await source.stat(path);
+  // a symlinked ignore file is followed inside the context, as BuildKit does (observed with 20.10)
+  if (entry?.type === 'symlink') entry = await resolveInContext(source, path);
   if (entry?.type !== 'file') return undefined;
-  return (await source.readFile(path)).toString('utf8');
+  return (await source.readFile(entry.path)).toString('utf8');
 }
 
 async function readHostFile(path: string): Promise<string | undefined> {

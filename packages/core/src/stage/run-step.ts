@@ -1,7 +1,7 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import type { RunInstruction } from '@kiln/dockerfile';
+import { type RunInstruction, runCommandLine } from '@kiln/dockerfile';
 import { diffDirectories, extractLayer, type LayerEntry, recordTree } from '@kiln/snapshot';
 import { KilnError } from '../errors.js';
 import { baseName, parentOf } from '../fs/posix-path.js';
@@ -51,23 +51,6 @@ function runEnv(ctx: StageContext, state: StageState): string[] {
   for (const [k, v] of Object.entries(ctx.plan.proxyArgs ?? {})) if (!env.has(k)) env.set(k, v);
   if (!env.has('PATH')) env.set('PATH', DEFAULT_PATH);
   return [...env].map(([k, v]) => `${k}=${v}`);
-}
-
-/** The argv of a RUN: exec form as written; shell form (heredoc bodies included) through SHELL. */
-function runArgv(state: StageState, ins: RunInstruction): string[] {
-  if (ins.json) return ins.args;
-  const shell = state.config.config.Shell?.length ? state.config.config.Shell : ['/bin/sh', '-c'];
-  const line = ins.args[0] ?? '';
-  const only = ins.heredocs[0];
-  if (ins.heredocs.length === 1 && only && /^\s*\d*<<-?\s*(["']?)[^\s"']+\1\s*$/.test(line)) {
-    // `RUN <<EOF` alone: the body is the script (BuildKit runs it with the shell).
-    const body = only.chomp ? only.content.replace(/^\t+/gm, '') : only.content;
-    return [...shell, body];
-  }
-  // Otherwise the shell reads the heredocs itself: the script is the command line followed by the bodies.
-  let script = line;
-  for (const h of ins.heredocs) script += `\n${h.content}${h.name}`;
-  return [...shell, script];
 }
 
 /** Keeps the last lines a command wrote, for the error message, and forwards each line as an event. */
@@ -163,18 +146,29 @@ async function runWithMounts(
 ) {
   // Mount targets are left out of the layer: a cache, a secret or a bind leaves no trace.
   const ignore = [...IGNORED, ...(ctx.ignorePaths ?? []), ...prepared.targets];
+  // BuildKit's rules for shell form and heredocs; a `#!` heredoc becomes a script file mounted for the run.
+  const shell = state.config.config.Shell?.length ? state.config.config.Shell : ['/bin/sh', '-c'];
+  const command = runCommandLine(ins, shell);
+  const scripts = await Promise.all(
+    command.files.map(async (f) => {
+      const dir = await mkdtemp(path.join(ctx.workDir, 'script-'));
+      const source = path.join(dir, path.posix.basename(f.path));
+      await writeFile(source, f.data, { mode: f.mode });
+      return { type: 'bind' as const, target: f.path, source, readonly: true };
+    }),
+  );
   const before = await recordTree(rootfs, { ignore, ...(ctx.signal ? { signal: ctx.signal } : {}) });
   const emitLine = (streamName: 'stdout' | 'stderr') => (text: string) =>
     ctx.emit({ type: 'run-output', stage, index, stream: streamName, text });
   const stdout = lineSink(emitLine('stdout'));
   const stderr = lineSink(emitLine('stderr'));
   const { exitCode } = await ctx.executor!.run({
-    argv: runArgv(state, ins),
+    argv: command.argv,
     env: [...runEnv(ctx, state), ...Object.entries(prepared.env).map(([k, v]) => `${k}=${v}`)],
     cwd: state.workdir,
     user: state.config.config.User ?? '',
     rootfs,
-    mounts: prepared.mounts,
+    mounts: [...prepared.mounts, ...scripts],
     network,
     stdout,
     stderr,

@@ -39,6 +39,8 @@ export interface RequestRecord {
   range?: string;
   contentRange?: string;
   contentType?: string;
+  /** The Accept request header, when present. */
+  accept?: string;
   status: number;
 }
 
@@ -149,6 +151,8 @@ export class MemoryRegistry {
     if (range) rec.range = range;
     if (contentRange) rec.contentRange = contentRange;
     if (contentType) rec.contentType = contentType;
+    const accept = req.headers.get('accept');
+    if (accept) rec.accept = accept;
     this.requests.push(rec);
     if (req.method === 'HEAD') return { status: res.status, headers: res.headers };
     return res;

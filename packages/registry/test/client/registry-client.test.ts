@@ -151,6 +151,44 @@ describe('authentication', () => {
   });
 });
 
+describe('wire details', () => {
+  it('manifest GETs accept all four manifest types; PUTs send the exact media type', async () => {
+    const { registry, client } = setup();
+    const repo = uniqueRepo();
+    const img = makeImage([10], { docker: true });
+    for (const b of [img.config, ...img.layers])
+      await client.pushBlob(`${HOST}/${repo}`, b.desc, opener(b.bytes));
+    await client.putManifest(`${HOST}/${repo}:a`, img.manifest, img.mediaType);
+    await client.getManifest(`${HOST}/${repo}:a`);
+    const put = registry.requests.find((r) => r.method === 'PUT' && r.path.includes('/manifests/'));
+    expect(put?.contentType).toBe('application/vnd.docker.distribution.manifest.v2+json');
+    const get = registry.requests.find((r) => r.method === 'GET' && r.path.includes('/manifests/'));
+    expect(get?.accept?.split(', ').sort()).toEqual([
+      'application/vnd.docker.distribution.manifest.list.v2+json',
+      'application/vnd.docker.distribution.manifest.v2+json',
+      'application/vnd.oci.image.index.v1+json',
+      'application/vnd.oci.image.manifest.v1+json',
+    ]);
+  });
+
+  it('a blob already present is not uploaded again, and a known blob in another repository is mounted', async () => {
+    const { registry, client } = setup();
+    const l = makeImage([10]).layers[0]!;
+    expect(await client.pushBlob(`${HOST}/a/one`, l.desc, opener(l.bytes))).toBe('uploaded');
+    expect(await client.pushBlob(`${HOST}/a/one`, l.desc, opener(l.bytes))).toBe('exists');
+    expect(
+      await client.pushBlob(`${HOST}/a/two`, l.desc, opener(l.bytes), {
+        mountFrom: ['other.test/a/one', `${HOST}/a/one`],
+      }),
+    ).toBe('mounted');
+    const mount = registry.requests.find((r) => r.path.includes('mount='));
+    expect(mount?.path).toBe(
+      `/v2/a/two/blobs/uploads/?mount=${encodeURIComponent(l.desc.digest)}&from=a%2Fone`,
+    );
+    expect(registry.requests.filter((r) => r.path.includes('mount=')).length).toBe(1); // other.test is another registry: skipped
+  });
+});
+
 describe('retries', () => {
   it('5xx and 429 are retried with backoff; Retry-After is honoured', async () => {
     const { registry, client } = setup();

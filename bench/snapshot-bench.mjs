@@ -71,7 +71,13 @@ try {
   const du = sh(`du -sb ${JSON.stringify(tree)} | cut -f1`).trim();
   const files = sh(`find ${JSON.stringify(tree)} | wc -l`).trim();
   console.log(
-    `tree: ${source} copied to ${tree}: ${(Number(du) / 2 ** 20).toFixed(0)} MiB, ${files} paths; best of ${runs} runs`,
+    `tree: ${sources.join(' + ')}: ${(Number(du) / 2 ** 20).toFixed(0)} MiB, ${files} paths; best of ${runs} runs`,
+  );
+  console.log(
+    `load average at start: ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')} on ${os.cpus().length} CPUs`,
   );
   const gnuLayer = path.join(work, 'gnu.tar.gz');
   const gnuWrite = await best(async () => sh(`tar -C ${tree} -cf - . | gzip -6 > ${gnuLayer}`));

@@ -1,11 +1,12 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { type LayerEntry, readTar } from '../src/index.js';
+import { createLayer, type LayerEntry, readTar } from '../src/index.js';
 import { entriesFromDirectory } from '../src/layer/entries-from-directory.js';
+import { encodeTarHeader, padding } from '../src/tar/tar-header.js';
 import { layerBytes } from './helpers/layer-bytes.js';
 import { describeTree, sh, tmpDir, writeTree } from './helpers/tree.js';
 
@@ -129,5 +130,62 @@ describe('createLayer', () => {
     const dst = tmpDir();
     sh('tar', ['-xzpf', '-', '--numeric-owner', '-C', dst], { input: bytes });
     expect(describeTree(dst, { mtimes: true })).toEqual(describeTree(src, { mtimes: true }));
+  });
+});
+
+describe('createLayer edge cases', () => {
+  it('encodes sizes of 8 GiB and more in a PAX size record that the reader honours', async () => {
+    const size = 9 * 2 ** 30;
+    const header = encodeTarHeader({
+      name: 'huge.img',
+      type: 'file',
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      size,
+      mtimeMs: 0,
+      linkname: '',
+      uname: '',
+      gname: '',
+      devmajor: 0,
+      devminor: 0,
+      xattrs: undefined,
+    });
+    expect(header.toString('latin1')).toContain(`size=${size}\n`);
+    const it = readTar(Readable.from([header]))[Symbol.asyncIterator]();
+    const first = await it.next();
+    expect(first.value?.header).toMatchObject({ name: 'huge.img', size });
+    expect(padding(size)).toBe(0);
+  });
+
+  it('writes device nodes and FIFOs found on disk with their numbers', async () => {
+    if (process.getuid?.() !== 0) return; // mknod needs root
+    const src = tmpDir();
+    sh('mknod', [path.join(src, 'null'), 'c', '1', '3']);
+    sh('mknod', [path.join(src, 'loop9'), 'b', '7', '9']);
+    sh('mkfifo', [path.join(src, 'pipe')]);
+    const { bytes } = await layerBytes(entriesFromDirectory(src));
+    const listing = sh('tar', ['-tvzf', '-'], { input: bytes }).toString();
+    expect(listing).toMatch(/^crw-r--r-- 0\/0\s+1,3 .* null$/m);
+    expect(listing).toMatch(/^brw-r--r-- 0\/0\s+7,9 .* loop9$/m);
+    expect(listing).toMatch(/^prw-r--r-- .* pipe$/m);
+  });
+
+  it('fails with the output stream error instead of hanging (disk full, closed socket)', async () => {
+    const out = new Writable({
+      write(_chunk, _enc, cb) {
+        cb(new Error('ENOSPC: no space left on device'));
+      },
+    });
+    const big: LayerEntry = {
+      path: 'f',
+      type: 'file',
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      size: 1 << 20,
+      open: () => Readable.from([randomBytes(1 << 20)]),
+    };
+    await expect(createLayer([big], { out, compression: 'none' })).rejects.toThrow(/ENOSPC/);
   });
 });

@@ -136,6 +136,8 @@ export async function createLayer(
   const fail = (e: unknown) => {
     failure ??= e;
   };
+  // An error of `out` (disk full, closed socket) fails the layer instead of going unhandled.
+  out.on('error', fail);
   const compDone = comp
     ? (async () => {
         for await (const chunk of comp) {
@@ -217,15 +219,21 @@ export async function createLayer(
       await compDone;
     }
   } catch (e) {
+    out.off('error', fail);
     comp?.destroy();
     for (const slot of window) {
       slot.content?.then((c) => (c as Readable).destroy?.()).catch(() => undefined);
     }
     throw failure ?? e;
   }
-  if (options.end !== false) {
-    out.end();
-    if (!out.writableFinished) await once(out, 'finish');
+  try {
+    if (options.end !== false) {
+      out.end();
+      if (!out.writableFinished) await once(out, 'finish');
+    }
+    if (failure) throw failure;
+  } finally {
+    out.off('error', fail);
   }
   return {
     digest: `sha256:${outSink.hash.digest('hex')}`,

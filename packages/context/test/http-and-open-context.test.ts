@@ -95,6 +95,19 @@ describe('httpContext', () => {
     await agent.close();
   });
 
+  it('reads a text/plain answer as a lone Dockerfile, like Docker', async () => {
+    const agent = new MockAgent();
+    agent.disableNetConnect();
+    agent
+      .get('https://files.example')
+      .intercept({ path: '/Dockerfile' })
+      .reply(200, 'FROM scratch\nLABEL a=b\n', { headers: { 'content-type': 'text/plain; charset=utf-8' } });
+    const ctx = await httpContext('https://files.example/Dockerfile', { dispatcher: agent });
+    expect(ctx.kind).toBe('http');
+    expect(await names(ctx)).toEqual(['Dockerfile']);
+    await agent.close();
+  });
+
   it('goes through the injected dispatcher and keeps credentials out of messages', async () => {
     const agent = new MockAgent();
     agent.disableNetConnect();

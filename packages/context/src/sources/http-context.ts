@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { type Dispatcher, request } from 'undici';
 import { ContextError, redactUrl } from '../errors.js';
 import type { ContextSource } from '../types.js';
+import { memoryContext } from './memory-context.js';
 import { type TarContextOptions, tarContext } from './tar-context.js';
 
 /** Options of {@link httpContext}. */
@@ -19,7 +20,8 @@ const redirectStatuses = new Set([301, 302, 303, 307, 308]);
 
 /**
  * httpContext: an http(s) URL serving a tar archive (plain or compressed) as a build context.
- * Downloads once, streaming into {@link tarContext}. A status other than 200 after redirects is
+ * Downloads once, streaming into {@link tarContext}. As in Docker, a `text/plain` answer is a
+ * Dockerfile alone: the context then holds just `Dockerfile`. A status other than 200 after redirects is
  * `KILN_CONTEXT_HTTP_STATUS` naming the URL (user-info removed) and the status.
  */
 export async function httpContext(url: string, opts: HttpContextOptions = {}): Promise<ContextSource> {
@@ -57,6 +59,12 @@ export async function httpContext(url: string, opts: HttpContextOptions = {}): P
         'KILN_CONTEXT_HTTP_STATUS',
         `GET ${redactUrl(current)} answered HTTP ${res.statusCode}; a context URL must serve a tar archive with status 200`,
       );
+    }
+    const type = String(res.headers['content-type'] ?? '');
+    if (/^text\/plain\b/i.test(type)) {
+      // Docker's rule: a text/plain URL is a Dockerfile alone, with an empty context
+      const text = await res.body.text();
+      return memoryContext({ Dockerfile: text }, { kind: 'http' });
     }
     return tarContext(res.body as unknown as Readable, {
       kind: 'http',

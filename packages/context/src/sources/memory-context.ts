@@ -27,9 +27,12 @@ export interface MemoryFile {
  * memoryContext: a context held in memory, for unit tests and programmatic callers.
  * Keys are paths relative to the root (a trailing `/` makes a directory); values are content or
  * a {@link MemoryFile}. Parent directories are implied. A key that climbs above the root is
- * `KILN_CONTEXT_UNSAFE_PATH`.
+ * `KILN_CONTEXT_UNSAFE_PATH`. `opts.kind` overrides the reported kind (default `memory`).
  */
-export function memoryContext(files: Record<string, string | Uint8Array | MemoryFile>): ContextSource {
+export function memoryContext(
+  files: Record<string, string | Uint8Array | MemoryFile>,
+  opts: { kind?: string } = {},
+): ContextSource {
   const tree = new EntryTree<Buffer>();
   for (const [key, spec] of Object.entries(files)) {
     const path = cleanArchivePath(key);
@@ -57,7 +60,7 @@ export function memoryContext(files: Record<string, string | Uint8Array | Memory
       content,
     );
   }
-  return new TreeSource('memory', tree, {
+  return new TreeSource(opts.kind ?? 'memory', tree, {
     open: (data) => Readable.from([data], { objectMode: false }),
     read: async (data) => Buffer.from(data), // a copy: callers may write into what they get
   });

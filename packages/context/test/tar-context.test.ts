@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { type ContextEntry, type ContextSource, tarContext } from '../src/index.js';
 import { craftTar } from './helpers/craft-tar.js';
+import { removeAll, writeTree } from './helpers/fixture-tree.js';
 
 async function listing(source: ContextSource): Promise<ContextEntry[]> {
   const out: ContextEntry[] = [];
@@ -115,6 +116,17 @@ describe('tarContext: hostile and unusual archives', () => {
         linkname: '/etc/shadow',
       },
     ]);
+  });
+
+  it.each(['gnu', 'pax', 'ustar'])('reads long names written by GNU tar --format=%s', async (format) => {
+    const dir = await writeTree({ [`${'d'.repeat(90)}/${'f'.repeat(60)}.txt`]: { content: 'deep' } });
+    try {
+      const tar = execFileSync('tar', ['-C', dir, `--format=${format}`, '-cf', '-', '.']);
+      const ctx = await tarContext(tar);
+      expect((await ctx.readFile(`${'d'.repeat(90)}/${'f'.repeat(60)}.txt`)).toString()).toBe('deep');
+    } finally {
+      await removeAll([dir]);
+    }
   });
 
   it('reads long (PAX) names', async () => {

@@ -19,8 +19,8 @@ export interface TreeNode {
   linkname?: string;
   devmajor?: number;
   devminor?: number;
-  /** Opens the content again; absent for base-image files (read through the stage's base reader). */
-  open?: () => Promise<Readable> | Readable;
+  /** Opens the content again (small files may come back as bytes); absent for base-image files. */
+  open?: () => Promise<Readable | Buffer> | Readable | Buffer;
 }
 
 const MAX_LINKS = 40;

@@ -44,7 +44,7 @@ function userDatabase(state: StageState, tree: FileTree): UserDatabase {
     if (n?.type !== 'file') return undefined;
     if (n.open) {
       const c = await n.open();
-      return (await readAll(c instanceof Readable ? c : Readable.from(c))).toString('utf8');
+      return (Buffer.isBuffer(c) ? c : await readAll(c)).toString('utf8');
     }
     const cap = state.fs.base.captured?.(real);
     if (cap) return cap.toString('utf8');
@@ -163,8 +163,14 @@ function archiveKind(head: Buffer): 'gzip' | 'bzip2' | 'xz' | 'tar' | undefined 
   return undefined;
 }
 
-async function decompressed(open: () => Promise<Readable> | Readable, kind: string): Promise<Readable> {
-  const input = await open();
+/** A fresh stream of a source entry, whether its opener gives a stream or the bytes. */
+async function streamOf(open: NonNullable<TreeNode['open']>): Promise<Readable> {
+  const c = await open();
+  return Buffer.isBuffer(c) ? Readable.from([c]) : c;
+}
+
+async function decompressed(open: NonNullable<TreeNode['open']>, kind: string): Promise<Readable> {
+  const input = await streamOf(open);
   if (kind === 'tar') return input;
   if (kind === 'gzip') {
     const { createGunzip } = await import('node:zlib');
@@ -325,8 +331,8 @@ export async function applyCopy(ctx: StageContext, state: StageState, ins: CopyI
   }
 }
 
-async function readHead(open: () => Promise<Readable> | Readable): Promise<Buffer> {
-  const s = await open();
+async function readHead(open: NonNullable<TreeNode['open']>): Promise<Buffer> {
+  const s = await streamOf(open);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of s) {

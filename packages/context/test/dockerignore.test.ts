@@ -46,6 +46,14 @@ describe('dockerignore: file text', () => {
       );
     },
   );
+  it('tells ignored from re-included like node-ignore test(), and makes filters', () => {
+    const m = dockerignore().add(['*.md', '!README.md']);
+    expect(m.test('a.md')).toEqual({ ignored: true, unignored: false });
+    expect(m.test('README.md')).toEqual({ ignored: false, unignored: true });
+    expect(m.test('main.go')).toEqual({ ignored: false, unignored: false });
+    expect(['a.md', 'README.md', 'x'].filter(m.createFilter())).toEqual(['README.md', 'x']);
+  });
+
   it('combines matchers and filters lists like node-ignore', () => {
     const m = dockerignore()
       .add(['*.tmp'])

@@ -59,14 +59,32 @@ export class DockerignoreMatcher implements PathFilter {
   ignores(path: string): boolean {
     const p = cleanContextPath(path);
     if (p === '.' || this.#patterns.length === 0) return false;
-    const parents: string[] = [];
-    for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1)) parents.push(p.slice(0, i));
+    const parents = parentsOf(p);
     let excluded = false;
     for (const pat of this.#patterns) {
       if (excluded !== pat.exception) continue; // this line cannot change the outcome
-      if (pat.regex.test(p) || parents.some((d) => pat.regex.test(d))) excluded = !pat.exception;
+      if (matches(pat, p, parents)) excluded = !pat.exception;
     }
     return excluded;
+  }
+
+  /**
+   * test tells, like node-ignore's `test`, whether the last line matching `path` excludes it
+   * (`ignored`) or is a `!` exception that re-includes it (`unignored`); both false when no line matches.
+   */
+  test(path: string): { ignored: boolean; unignored: boolean } {
+    const p = cleanContextPath(path);
+    let last: DockerignorePattern | undefined;
+    if (p !== '.') {
+      const parents = parentsOf(p);
+      for (const pat of this.#patterns) if (matches(pat, p, parents)) last = pat;
+    }
+    return { ignored: last !== undefined && !last.exception, unignored: last?.exception === true };
+  }
+
+  /** createFilter returns a predicate keeping the paths that are not ignored (node-ignore's `createFilter`). */
+  createFilter(): (path: string) => boolean {
+    return (path) => !this.ignores(path);
   }
 
   /**
@@ -88,6 +106,17 @@ export class DockerignoreMatcher implements PathFilter {
   filter(paths: readonly string[]): string[] {
     return paths.filter((p) => !this.ignores(p));
   }
+}
+
+function parentsOf(p: string): string[] {
+  const parents: string[] = [];
+  for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1)) parents.push(p.slice(0, i));
+  return parents;
+}
+
+/** matches: `pat` matches `p` itself or one of its parent directories (Docker's parent rule). */
+function matches(pat: DockerignorePattern, p: string, parents: string[]): boolean {
+  return pat.regex.test(p) || parents.some((d) => pat.regex.test(d));
 }
 
 /** dockerignore: a new, empty `.dockerignore` matcher; chain `.add(...)`. */

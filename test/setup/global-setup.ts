@@ -1,21 +1,18 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { stopDockerEngine } from '../lib/docker-engine.js';
-import { cleanupBuildah } from '../lib/oracle.js';
-import { scratchDir } from '../lib/scratch-dir.js';
 import { envVarsOf, type KilnTestEnv } from '../lib/test-env.js';
 import { type BaseImageLayouts, buildBaseImages, pushBaseImages } from './base-images.js';
 import { type RunningRegistry, startRegistry } from './distribution.js';
+import { cleanupStateDir, createStateDir, sweepStaleStateDirs } from './state-dir.js';
 
 /**
  * Global setup of the vitest `e2e` project: starts a plain-HTTP registry and an
  * HTTPS + htpasswd registry on loopback, seeds the base images (busybox always, Debian
- * minbase unless `KILN_TEST_DEBIAN=0`; `=1` makes a failure to build it fatal) into both, and hands their addresses to the tests
- * through `provide('kilnTest', …)` (read with `testEnv()` from test/lib/test-env.ts) and
+ * minbase unless `KILN_TEST_DEBIAN=0`; `=1` makes a failure to build it fatal) into both,
+ * and hands their addresses to the tests through `provide('kilnTest', …)` (read with `testEnv()` from test/lib/test-env.ts) and
  * through `KILN_TEST_*` environment variables. The returned teardown stops the Docker
  * engine the oracle may have started, buildah's storage and the registries, and deletes
- * the state dir (kept when `KILN_TEST_KEEP=1`).
+ * the state dir (kept when `KILN_TEST_KEEP=1`). State dirs of earlier runs that were killed
+ * before their teardown are cleaned up first.
  *
  * Typical cost: ~1.5 s with busybox only, ~5 s with Debian from the cache (first run on a
  * machine: + ~25–70 s of debootstrap).
@@ -26,24 +23,25 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const lap = (label: string, since: number) => {
     timings[label] = Math.round(performance.now() - since);
   };
-  // Short path: dockerd's unix socket lives below it (sun_path is limited to 108 bytes).
+  const swept = await sweepStaleStateDirs();
+  if (swept.length) console.log(`[kiln e2e] removed state of killed runs: ${swept.join(' ')}`);
   // On tmpfs when there is one: registries, unpacks and builders write many small files.
-  const stateDir = await mkdtemp(join(scratchDir(), 'kiln-e2e-'));
+  const stateDir = await createStateDir();
   const registries: RunningRegistry[] = [];
   const teardown = async () => {
     const t = performance.now();
-    const docker = await stopDockerEngine(stateDir).catch((e) =>
-      console.error('[kiln e2e] stopping dockerd:', e),
+    // Registries first: their storage lives in the state dir.
+    await Promise.all(registries.map((r) => r.stop()));
+    const keep = process.env.KILN_TEST_KEEP === '1';
+    const docker = await cleanupStateDir(stateDir, { keep }).catch((e) =>
+      console.error('[kiln e2e] cleaning up the state dir:', e),
     );
     if (docker?.stopped) {
       console.log(
         `[kiln e2e] dockerd: start ${docker.startMs} ms, stop ${docker.stopMs} ms, unmounted ${docker.unmounted.length}`,
       );
     }
-    await cleanupBuildah(stateDir).catch((e) => console.error('[kiln e2e] cleaning buildah:', e));
-    await Promise.all(registries.map((r) => r.stop()));
-    if (process.env.KILN_TEST_KEEP === '1') console.log(`[kiln e2e] state kept in ${stateDir}`);
-    else await rm(stateDir, { recursive: true, force: true });
+    if (keep) console.log(`[kiln e2e] state kept in ${stateDir}`);
     console.log(`[kiln e2e] teardown ${Math.round(performance.now() - t)} ms`);
   };
   try {

@@ -9,6 +9,7 @@ import { formatEntry, listRootfs } from './lib/unpack.js';
 import { seedBaseImages } from './setup/base-images.js';
 import { debianMirror, fromDeb822, fromOneLine } from './setup/debian-mirror.js';
 import { type RunningRegistry, startRegistry } from './setup/distribution.js';
+import { processAlive } from './setup/state-dir.js';
 
 const started: RunningRegistry[] = [];
 afterAll(async () => {
@@ -156,11 +157,9 @@ describe('registry lifetime', () => {
       const { stdout } = await execTool('bash', ['-c', script]);
       const pid = Number(stdout.trim());
       await new Promise((r) => setTimeout(r, 300));
-      // Dead means gone, or a zombie waiting for PID 1 (this VM's init reaps late).
-      const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-      if (state !== '' && state !== 'Z') process.kill(pid, 'SIGKILL');
-      expect(['', 'Z']).toContain(state);
+      const alive = await processAlive(pid);
+      if (alive) process.kill(pid, 'SIGKILL');
+      expect(alive).toBe(false);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

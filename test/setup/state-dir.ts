@@ -52,15 +52,15 @@ export async function sweepStaleStateDirs(): Promise<string[]> {
     const dir = join(parent, name);
     if (existsSync(join(dir, KEEP))) continue;
     const owner = Number((await readFile(join(dir, OWNER), 'utf8').catch(() => '')).trim());
-    if (!Number.isInteger(owner) || owner <= 0 || (await alive(owner))) continue;
+    if (!Number.isInteger(owner) || owner <= 0 || (await processAlive(owner))) continue;
     await cleanupStateDir(dir).catch(() => undefined);
     swept.push(dir);
   }
   return swept;
 }
 
-/** True when `pid` runs (a zombie counts as gone). */
-async function alive(pid: number): Promise<boolean> {
+/** processAlive: true when `pid` runs; a zombie (this VM's init reaps late) counts as gone. @public */
+export async function processAlive(pid: number): Promise<boolean> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
   if (!stat) return false;
   return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';

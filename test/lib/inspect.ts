@@ -4,7 +4,10 @@ import { type RegistryAccess, skopeoAccessFlags, skopeoRef } from './image-ref.j
 
 /** What {@link inspectImage} read. @public */
 export interface InspectedImage {
-  /** sha256 of the top-level manifest bytes as served (an index's digest for an index). */
+  /**
+   * sha256 of the top-level manifest bytes as served (an index's digest for an index). For
+   * `docker-archive:` inputs skopeo synthesizes the manifest, so this digest is skopeo's.
+   */
   digest: string;
   /** `mediaType` field of the top-level manifest, when it has one. */
   mediaType: string | undefined;

@@ -155,6 +155,39 @@ describe('parseGitContextUrl', () => {
   });
 });
 
+describe('gitContext with submodules', () => {
+  it('checks submodules out (shallow), unless told not to', async () => {
+    const subTree = await writeTree({ 'lib.txt': { content: 'from submodule\n' } });
+    const topTree = await writeTree({ 'main.txt': { content: 'top\n' } });
+    temps.push(subTree, topTree);
+    const sub = join(base, 'sub.git');
+    const top = join(base, 'top.git');
+    await mkdir(sub);
+    await mkdir(top);
+    gitRepoOf(subTree, sub);
+    gitRepoOf(topTree, top);
+    // file:// submodules need protocol.file.allow since git 2.38.1; real ones are https or ssh
+    const allowFile = {
+      GIT_CONFIG_COUNT: '1',
+      GIT_CONFIG_KEY_0: 'protocol.file.allow',
+      GIT_CONFIG_VALUE_0: 'always',
+    };
+    execFileSync(
+      'git',
+      ['-c', 'protocol.file.allow=always', 'submodule', 'add', '-q', '../sub.git', 'vendor/sub'],
+      { cwd: top },
+    );
+    git(top, 'commit', '-qm', 'add submodule');
+    const ctx = await gitContext(`file://${top}#main`, { env: allowFile });
+    expect((await ctx.readFile('vendor/sub/lib.txt')).toString()).toBe('from submodule\n');
+    expect(await ctx.stat('vendor/sub/.git')).toBeUndefined();
+    await ctx.close?.();
+    const without = await gitContext(`file://${top}#main`, { env: allowFile, submodules: false });
+    expect(await without.stat('vendor/sub/lib.txt')).toBeUndefined();
+    await without.close?.();
+  });
+});
+
 describe('gitContext over smart HTTP (git http-backend)', () => {
   it('clones shallow over http, and sends credentials only through the scoped header', async () => {
     const auth = { username: 'kiln', password: 'tok3n' };

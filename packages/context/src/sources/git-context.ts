@@ -3,6 +3,7 @@ import { lstat, mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ContextError, redactUrl } from '../errors.js';
+import { cleanContextPath } from '../path.js';
 import type { ContextSource } from '../types.js';
 import { dirContext } from './dir-context.js';
 import { type GitPullMethod, parseGitContextUrl } from './git-url.js';
@@ -63,9 +64,20 @@ export async function gitContext(url: string, opts: GitContextOptions = {}): Pro
       await git(['fetch', '-q', '--tags', 'origin', ...refspecs], repo);
       await git(['checkout', '-q', spec.commit ?? spec.ref!], repo);
     }
-    if (opts.submodules !== false && (await exists(join(repo, '.gitmodules'))))
+    let submodules: string[] = [];
+    if (opts.submodules !== false && (await exists(join(repo, '.gitmodules')))) {
       await git(['submodule', 'update', '-q', '--init', '--recursive', '--depth', '1'], repo);
-    if (!opts.keepGitDir) await rm(join(repo, '.git'), { recursive: true, force: true });
+      const listed = await git(
+        ['submodule', 'foreach', '--quiet', '--recursive', 'printf "%s\\n" "$displaypath"'],
+        repo,
+      );
+      submodules = listed.split('\n').filter((l) => l !== '');
+    }
+    if (!opts.keepGitDir) {
+      // each submodule's `.git` is a file pointing into the top-level `.git`: both go
+      for (const dir of ['.', ...submodules])
+        await rm(join(repo, cleanContextPath(dir), '.git'), { recursive: true, force: true });
+    }
     const root = join(repo, spec.subdir);
     const st = await lstat(root).catch(() => undefined);
     // the sub-directory must be a real directory of the checkout, not a symlink leading elsewhere
@@ -100,13 +112,13 @@ function gitRunner(opts: GitContextOptions, label: string, remote: string) {
     env.GIT_CONFIG_COUNT = String(n + 1);
   }
   return (args: string[], cwd: string) =>
-    new Promise<void>((resolve, reject) => {
+    new Promise<string>((resolve, reject) => {
       execFile(
         opts.gitBinary ?? 'git',
         ['-c', 'advice.detachedHead=false', ...args],
         { cwd, env, signal: opts.signal, maxBuffer: 16 * 1024 * 1024 },
-        (err, _stdout, stderr) => {
-          if (!err) return resolve();
+        (err, stdout, stderr) => {
+          if (!err) return resolve(String(stdout));
           const shown = args.map((a) => redactUrl(a)).join(' ');
           const detail = String(stderr).trim().split('\n').slice(-3).join('; ') || err.message;
           reject(

@@ -1,0 +1,258 @@
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { mkdtemp, readFile, readlink, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { KilnError } from '../errors.js';
+import type { Executor, RunMount, RunRequest } from '../executor.js';
+import { envObject, runChild } from './child-process.js';
+import { findProgram } from './find-program.js';
+import { MountStubs } from './mount-stubs.js';
+import { resolveInRoot } from './root-path.js';
+import { type RunIdentity, resolveRunUser } from './run-user.js';
+
+/** Options of {@link namespaceExecutor}; every field has a default. */
+export interface NamespaceExecutorOptions {
+  /** bubblewrap binary. Default: `bwrap` from PATH (Debian package `bubblewrap`). */
+  bwrap?: string;
+  /** util-linux `setpriv`, used as root to give a non-root USER its supplementary groups. Default: from PATH. */
+  setpriv?: string;
+  /** util-linux `unshare`, used as root to create the identity-mapped user namespace. Default: from PATH. */
+  unshare?: string;
+  /** Hostname inside the sandbox. Default `buildkitsandbox`, the name BuildKit's RUN sees. */
+  hostname?: string;
+  /** Host file whose content becomes the sandbox's /etc/resolv.conf. Default `/etc/resolv.conf` (empty if missing). */
+  resolvConf?: string;
+}
+
+/**
+ * Capabilities a root RUN keeps: Docker's default set, which BuildKit's RUN also gets. Everything else
+ * (CAP_SYS_ADMIN, CAP_NET_ADMIN…) is dropped, so a RUN cannot undo its own sandbox.
+ */
+const DEFAULT_CAPS = [
+  'CAP_CHOWN',
+  'CAP_DAC_OVERRIDE',
+  'CAP_FSETID',
+  'CAP_FOWNER',
+  'CAP_MKNOD',
+  'CAP_NET_RAW',
+  'CAP_SETGID',
+  'CAP_SETUID',
+  'CAP_SETFCAP',
+  'CAP_SETPCAP',
+  'CAP_NET_BIND_SERVICE',
+  'CAP_SYS_CHROOT',
+  'CAP_KILL',
+  'CAP_AUDIT_WRITE',
+];
+
+/** The full 32-bit id range mapped onto itself: uids inside the sandbox are the same numbers on the host. */
+const IDENTITY_MAP = '0 0 4294967295\n';
+
+/**
+ * namespaceExecutor runs each RUN chrooted (pivot_root) into `rootfs` with bubblewrap, in new mount, pid, ipc
+ * and uts namespaces (plus a network namespace with only loopback for `network: 'none'`), with /proc, a fresh
+ * /dev (null zero full random urandom tty, pts, a tmpfs /dev/shm), and /etc/resolv.conf and /etc/hosts bound
+ * read-only from generated files. Mount points missing from the rootfs are created before and removed after
+ * the run (see {@link MountStubs}), so the rootfs is left as the command left it. As root, a root USER keeps
+ * Docker's default capabilities; any other USER runs in an identity-mapped user namespace (so the files it
+ * writes carry its real uid/gid) with its supplementary groups. As a non-root caller, bubblewrap maps only
+ * the caller's own uid (see README.md: writes belong to the caller, `chown` fails).
+ */
+export function namespaceExecutor(opts: NamespaceExecutorOptions = {}): Executor {
+  return {
+    name: 'namespace',
+    run: (req) => runInNamespace(req, opts),
+  };
+}
+
+async function runInNamespace(
+  req: RunRequest,
+  opts: NamespaceExecutorOptions,
+): Promise<{ exitCode: number }> {
+  if (req.argv.length === 0) throw new KilnError('KILN_RUN_EMPTY', 'RUN has no command to execute');
+  if (!path.isAbsolute(req.rootfs))
+    throw new KilnError('KILN_RUN_ROOTFS', `rootfs must be an absolute path, got "${req.rootfs}"`);
+  const env = envObject(req.env);
+  const bwrap = findProgram(opts.bwrap ?? 'bwrap', 'bubblewrap');
+  const rootfs = await realpath(req.rootfs).catch((e: Error) => {
+    throw new KilnError('KILN_RUN_ROOTFS', `rootfs ${req.rootfs} cannot be used: ${e.message}`, { cause: e });
+  });
+  const id = await resolveRunUser(req.user, (file) => readImageFile(rootfs, file));
+  const cwd = path.posix.resolve('/', req.cwd || '/');
+  const mounts = req.mounts
+    .map((m) => ({ ...m, target: path.posix.resolve('/', m.target) }))
+    .sort((a, b) => depth(a.target) - depth(b.target));
+  if (!mounts.some((m) => cwd === m.target || cwd.startsWith(`${m.target}/`))) {
+    const at = await resolveInRoot(rootfs, cwd);
+    const isDir = at.exists && (await stat(at.host)).isDirectory();
+    if (!isDir)
+      throw new KilnError(
+        'KILN_RUN_CWD_MISSING',
+        `working directory ${cwd} does not exist in the rootfs (${rootfs}); create it (WORKDIR) before RUN`,
+      );
+  }
+
+  const scratch = await mkdtemp(path.join(tmpdir(), 'kiln-run-'));
+  const stubs = new MountStubs(rootfs);
+  let usernsFd: number | undefined;
+  try {
+    const hostname = opts.hostname ?? 'buildkitsandbox';
+    const resolv = path.join(scratch, 'resolv.conf');
+    const hosts = path.join(scratch, 'hosts');
+    await writeFile(resolv, await readFile(opts.resolvConf ?? '/etc/resolv.conf').catch(() => ''), {
+      mode: 0o644,
+    });
+    await writeFile(hosts, `127.0.0.1\tlocalhost ${hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n`, {
+      mode: 0o644,
+    });
+
+    const args = ['--die-with-parent', '--new-session', '--unshare-pid', '--unshare-ipc', '--unshare-uts'];
+    args.push('--hostname', hostname);
+    if (req.network === 'none') args.push('--unshare-net');
+    args.push('--bind', rootfs, '/');
+    args.push('--proc', await stubs.ensure('/proc', 'dir'));
+    const dev = await stubs.ensure('/dev', 'dir');
+    args.push('--dev', dev, '--perms', '1777', '--tmpfs', `${dev}/shm`);
+    args.push('--ro-bind', resolv, await stubs.ensure('/etc/resolv.conf', 'file'));
+    args.push('--ro-bind', hosts, await stubs.ensure('/etc/hosts', 'file'));
+    const placed: { target: string; inner: string; type: RunMount['type'] }[] = [
+      { target: '/proc', inner: '/proc', type: 'tmpfs' },
+      { target: '/dev', inner: dev, type: 'tmpfs' },
+    ];
+    for (const m of mounts) {
+      const leaf = await mountLeaf(m);
+      const parent = placed.findLast((p) => m.target === p.target || m.target.startsWith(`${p.target}/`));
+      // Under another mount, the mount point lives in that mount's tmpfs (created by bubblewrap) or in the
+      // caller's host directory; only targets in the rootfs itself need stubs.
+      const inner = parent
+        ? path.posix.join(parent.inner, path.posix.relative(parent.target, m.target))
+        : await stubs.ensure(m.target, leaf);
+      placed.push({ target: m.target, inner, type: m.type });
+      args.push(...mountArgs(m, inner));
+    }
+    args.push('--chdir', cwd, '--clearenv');
+    for (const [k, v] of Object.entries(env)) args.push('--setenv', k, v);
+
+    let file = bwrap;
+    let pre: string[] = [];
+    const root = process.getuid?.() === 0;
+    if (root && id.uid === 0) {
+      args.push('--cap-drop', 'ALL');
+      for (const c of DEFAULT_CAPS) args.push('--cap-add', c);
+    } else if (root) {
+      usernsFd = await identityUserNamespace(findProgram(opts.unshare ?? 'unshare', 'util-linux'), id);
+      args.push('--userns', '4');
+      file = findProgram(opts.setpriv ?? 'setpriv', 'util-linux');
+      pre = ['--reuid', String(id.uid), '--regid', String(id.gid), ...groupArgs(id), '--', bwrap];
+    } else {
+      args.push('--unshare-user', '--uid', String(id.uid), '--gid', String(id.gid));
+      if (id.uid === 0) for (const c of DEFAULT_CAPS) args.push('--cap-add', c);
+    }
+    args.push('--json-status-fd', '3', '--', ...req.argv);
+    const end = await runChild({
+      file,
+      args: [...pre, ...args],
+      env: {},
+      fds: usernsFd === undefined ? [] : [usernsFd],
+      signal: req.signal,
+      stdout: req.stdout,
+      stderr: req.stderr,
+    });
+    const status = parseStatus(end.status);
+    // bubblewrap reports the child's pid before exec: a failed exec shows up as its own message and status 1.
+    if (status.exitCode === 1 && /bwrap: execvp [^\n]*\n?$/.test(end.stderrTail))
+      throw new KilnError(
+        'KILN_RUN_EXEC',
+        `cannot execute ${req.argv[0]}: ${end.stderrTail.trim().split('\n').pop()}`,
+      );
+    if (status.childPid === undefined)
+      throw new KilnError(
+        'KILN_RUN_SANDBOX_FAILED',
+        `bubblewrap could not start the command (exit ${end.exitCode}): ${end.stderrTail.trim() || 'no message'}`,
+      );
+    return { exitCode: status.exitCode ?? end.exitCode };
+  } finally {
+    if (usernsFd !== undefined) closeSync(usernsFd);
+    await stubs.cleanup();
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+const depth = (p: string) => p.split('/').filter(Boolean).length;
+
+async function mountLeaf(m: RunMount): Promise<'dir' | 'file'> {
+  if (m.type === 'tmpfs' || m.type === 'cache') return 'dir';
+  if (m.type === 'secret' || m.type === 'ssh') return 'file';
+  if (!m.source) throw new KilnError('KILN_RUN_MOUNT', `bind mount at ${m.target} has no source`);
+  const st = await stat(m.source).catch((e: Error) => {
+    throw new KilnError('KILN_RUN_MOUNT', `bind source ${m.source} for ${m.target}: ${e.message}`, {
+      cause: e,
+    });
+  });
+  return st.isDirectory() ? 'dir' : 'file';
+}
+
+function mountArgs(m: RunMount, inner: string): string[] {
+  if (m.type === 'tmpfs') return ['--tmpfs', inner];
+  if (!m.source)
+    throw new KilnError('KILN_RUN_MOUNT', `${m.type} mount at ${m.target} needs a host source path`);
+  // bind: read-only unless asked otherwise; cache: writable unless asked; secret and ssh: always read-only.
+  const ro = m.type === 'cache' ? m.readonly === true : m.type === 'bind' ? m.readonly !== false : true;
+  return [ro ? '--ro-bind' : '--bind', m.source, inner];
+}
+
+function groupArgs(id: RunIdentity): string[] {
+  return id.groups.length > 0 ? ['--groups', id.groups.join(',')] : ['--clear-groups'];
+}
+
+function parseStatus(text: string): { childPid?: number; exitCode?: number } {
+  const out: { childPid?: number; exitCode?: number } = {};
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const o = JSON.parse(line) as Record<string, unknown>;
+      if (typeof o['child-pid'] === 'number') out.childPid = o['child-pid'];
+      if (typeof o['exit-code'] === 'number') out.exitCode = o['exit-code'];
+    } catch {}
+  }
+  return out;
+}
+
+/** Reads an image file through {@link resolveInRoot}, so its symlinks stay inside the rootfs. */
+async function readImageFile(rootfs: string, file: string): Promise<string | undefined> {
+  const at = await resolveInRoot(rootfs, file);
+  return at.exists ? readFile(at.host, 'utf8').catch(() => undefined) : undefined;
+}
+
+/**
+ * Creates a user namespace owned by `id.uid` (so a process of that uid may join it) in which every id maps to
+ * itself, and returns an open descriptor of it. The namespace lives as long as the descriptor; the helper
+ * process that created it exits at once.
+ */
+async function identityUserNamespace(unshare: string, id: RunIdentity): Promise<number> {
+  const own = await readlink('/proc/self/ns/user');
+  const holder = spawn(unshare, ['--user', '--', 'sleep', '60'], {
+    uid: id.uid,
+    gid: id.gid,
+    env: { PATH: '/usr/bin:/bin' },
+    stdio: 'ignore',
+  });
+  try {
+    const pid = holder.pid;
+    if (pid === undefined) throw new KilnError('KILN_RUN_USERNS', `cannot start ${unshare}`);
+    for (let i = 0; ; i++) {
+      const ns = await readlink(`/proc/${pid}/ns/user`).catch(() => own);
+      if (ns !== own) break;
+      if (i > 2000 || holder.exitCode !== null)
+        throw new KilnError('KILN_RUN_USERNS', `${unshare} --user did not create a user namespace`);
+      await sleep(1);
+    }
+    await writeFile(`/proc/${pid}/uid_map`, IDENTITY_MAP);
+    await writeFile(`/proc/${pid}/gid_map`, IDENTITY_MAP);
+    return openSync(`/proc/${pid}/ns/user`, 'r');
+  } finally {
+    holder.kill('SIGKILL');
+  }
+}

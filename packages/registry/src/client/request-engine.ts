@@ -65,6 +65,7 @@ class StallError extends Error {
  */
 export class RequestEngine {
   readonly #o: EngineOptions;
+  readonly #probes = new Map<string, Promise<void>>();
   constructor(o: EngineOptions) {
     this.#o = o;
   }
@@ -138,7 +139,15 @@ export class RequestEngine {
   async #authenticated(req: EngineRequest): Promise<HttpResponse> {
     const { auth } = this.#o;
     const registry = req.endpoint.registry;
-    if (!auth.knowsChallenge(registry)) await this.#probe(req);
+    if (!auth.knowsChallenge(registry)) {
+      // One probe per registry, shared by the requests that start together.
+      let probe = this.#probes.get(registry);
+      if (!probe) {
+        probe = this.#probe(req).finally(() => this.#probes.delete(registry));
+        this.#probes.set(registry, probe);
+      }
+      await probe;
+    }
     let header = await auth.header(registry, req.scopes, req.signal);
     let res = await this.#withRedirects(req, header);
     if (res.status === 401) {

@@ -171,6 +171,13 @@ describe('wire details', () => {
     ]);
   });
 
+  it('concurrent first requests to a registry share one GET /v2/ probe', async () => {
+    const { registry, client } = setup();
+    const img = makeImage([1, 2, 3, 4]);
+    await Promise.all(img.layers.map((l) => client.pushBlob(`${HOST}/p/q`, l.desc, opener(l.bytes))));
+    expect(registry.requests.filter((r) => r.path === '/v2/')).toHaveLength(1);
+  });
+
   it('a blob already present is not uploaded again, and a known blob in another repository is mounted', async () => {
     const { registry, client } = setup();
     const l = makeImage([10]).layers[0]!;

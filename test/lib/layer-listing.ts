@@ -19,6 +19,18 @@ export interface LayerTarEntry {
   size: number;
   /** Target of a symlink or hardlink. */
   linkname?: string;
+  /** Extended attributes from pax `SCHILY.xattr.*` records (values as tar-stream decodes them). */
+  xattrs?: Record<string, string>;
+}
+
+/** `{ xattrs }` from an entry's pax records (tar-stream keeps them on `header.pax`), or `{}`. */
+function xattrsOf(h: object): { xattrs?: Record<string, string> } {
+  const pax = (h as { pax?: Record<string, string> | null }).pax ?? {};
+  const entries = Object.entries(pax)
+    .filter(([k]) => k.startsWith('SCHILY.xattr.'))
+    .map(([k, v]) => [k.slice('SCHILY.xattr.'.length), v] as const)
+    .sort(([a], [b]) => (a < b ? -1 : 1));
+  return entries.length ? { xattrs: Object.fromEntries(entries) as Record<string, string> } : {};
 }
 
 /** The compression of a blob, from its first bytes. */
@@ -67,6 +79,7 @@ export async function listLayer(blobFile: string): Promise<LayerTarEntry[]> {
         gid: h.gid ?? 0,
         size: h.size ?? 0,
         ...(h.linkname ? { linkname: h.linkname } : {}),
+        ...xattrsOf(h),
       });
     }
     stream.on('end', next);
@@ -94,9 +107,10 @@ export async function listLayers(
   return all;
 }
 
-/** formatLayerEntry: `type mode uid:gid size name[ -> link]`, tab-separated. @public */
+/** formatLayerEntry: `type mode uid:gid size name[ -> link][ xattrs={…}]`, tab-separated. @public */
 export function formatLayerEntry(e: LayerTarEntry): string {
-  return [e.type, e.mode, `${e.uid}:${e.gid}`, e.size, e.name + (e.linkname ? ` -> ${e.linkname}` : '')].join(
-    '\t',
-  );
+  const name = e.name + (e.linkname ? ` -> ${e.linkname}` : '');
+  const cols = [e.type, e.mode, `${e.uid}:${e.gid}`, e.size, name];
+  if (e.xattrs) cols.push(`xattrs=${JSON.stringify(e.xattrs)}`);
+  return cols.join('\t');
 }

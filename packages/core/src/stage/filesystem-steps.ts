@@ -46,7 +46,8 @@ function userDatabase(state: StageState, tree: FileTree): UserDatabase {
       const c = await n.open();
       return (Buffer.isBuffer(c) ? c : await readAll(c)).toString('utf8');
     }
-    const cap = state.fs.base.captured?.(real);
+    // Captured contents are the base image's; once a RUN unpacked the rootfs, the file there is current.
+    const cap = state.rootfsDir ? undefined : state.fs.base.captured?.(real);
     if (cap) return cap.toString('utf8');
     return (await readAll(await state.openFile(real))).toString('utf8');
   };

@@ -1,9 +1,10 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { type RunInstruction, runCommandLine } from '@kiln/dockerfile';
 import { diffDirectories, extractLayer, type LayerEntry, recordTree } from '@kiln/snapshot';
 import { KilnError } from '../errors.js';
+import type { RunMount } from '../executor.js';
 import { baseName, parentOf } from '../fs/posix-path.js';
 import type { FileTree, TreeNode } from '../fs/tree.js';
 import { DEFAULT_PATH, envToMap } from '../image/config.js';
@@ -51,6 +52,45 @@ function runEnv(ctx: StageContext, state: StageState): string[] {
   for (const [k, v] of Object.entries(ctx.plan.proxyArgs ?? {})) if (!env.has(k)) env.set(k, v);
   if (!env.has('PATH')) env.set('PATH', DEFAULT_PATH);
   return [...env].map(([k, v]) => `${k}=${v}`);
+}
+
+/**
+ * Creates the mount points of a RUN inside the rootfs the way BuildKit does, so the layer matches: missing
+ * directories (the target of a directory mount and the parents of any target) are made 0755 root:root and
+ * stay in the image; the empty file a file mount needs is removed after the run. Paths resolve through the
+ * image's symlinks inside the rootfs, never outside it. Returns the files to remove.
+ */
+async function mountpoints(rootfs: string, tree: FileTree, mounts: RunMount[]): Promise<string[]> {
+  const files: string[] = [];
+  for (const m of mounts) {
+    const rel = tree.resolve(m.target.replace(/^\/+/, ''), true);
+    if (rel === '' || rel.startsWith('dev/') || rel === 'dev' || rel.startsWith('proc')) continue;
+    const isFile = m.type === 'secret' || (m.source !== undefined && !(await stat(m.source)).isDirectory());
+    const dirs = isFile ? parentOf(rel) : rel;
+    let cur = '';
+    for (const part of dirs.split('/').filter(Boolean)) {
+      cur = cur ? `${cur}/${part}` : part;
+      const real = tree.resolve(cur, true);
+      const host = path.join(rootfs, real);
+      const st = await lstat(host).catch(() => undefined);
+      if (st?.isDirectory()) continue;
+      if (st)
+        throw new KilnError(
+          'KILN_BAD_MOUNT',
+          `mount target /${m.target.replace(/^\/+/, '')}: /${real} is not a directory`,
+        );
+      await mkdir(host);
+      await chmod(host, 0o755);
+    }
+    if (isFile) {
+      const host = path.join(rootfs, rel);
+      if (!(await lstat(host).catch(() => undefined))) {
+        await writeFile(host, '');
+        files.push(host);
+      }
+    }
+  }
+  return files;
 }
 
 /** Keeps the last lines a command wrote, for the error message, and forwards each line as an event. */
@@ -112,11 +152,6 @@ export async function applyRun(
 ) {
   const executor = ctx.executor;
   if (!executor) throw new KilnError('KILN_NO_EXECUTOR', `${ins.original}: RUN needs an executor`);
-  for (const m of ins.mounts)
-    throw new KilnError(
-      'KILN_UNSUPPORTED',
-      `${ins.original}: RUN --mount=type=${m.type} is not supported yet`,
-    );
   const network = (ins.network ?? 'default') as 'default' | 'none' | 'host';
   if (!['default', 'none', 'host'].includes(network))
     throw new KilnError(
@@ -144,8 +179,8 @@ async function runWithMounts(
   tree: FileTree,
   prepared: PreparedMounts,
 ) {
-  // Mount targets are left out of the layer: a cache, a secret or a bind leaves no trace.
-  const ignore = [...IGNORED, ...(ctx.ignorePaths ?? []), ...prepared.targets];
+  // What was mounted leaves no trace; the mount points stay, as BuildKit leaves them (see mountpoints()).
+  const ignore = [...IGNORED, ...(ctx.ignorePaths ?? [])];
   // BuildKit's rules for shell form and heredocs; a `#!` heredoc becomes a script file mounted for the run.
   const shell = state.config.config.Shell?.length ? state.config.config.Shell : ['/bin/sh', '-c'];
   const command = runCommandLine(ins, shell);
@@ -162,6 +197,7 @@ async function runWithMounts(
     ctx.emit({ type: 'run-output', stage, index, stream: streamName, text });
   const stdout = lineSink(emitLine('stdout'));
   const stderr = lineSink(emitLine('stderr'));
+  const createdFiles = await mountpoints(rootfs, tree, [...prepared.mounts, ...scripts]);
   const { exitCode } = await ctx.executor!.run({
     argv: command.argv,
     env: [...runEnv(ctx, state), ...Object.entries(prepared.env).map(([k, v]) => `${k}=${v}`)],
@@ -176,6 +212,7 @@ async function runWithMounts(
   });
   stdout.end();
   stderr.end();
+  for (const f of createdFiles) await rm(f, { force: true });
   if (exitCode !== 0) {
     const last = [...stdout.tail(), ...stderr.tail()].filter(Boolean).slice(-5);
     throw new KilnError(

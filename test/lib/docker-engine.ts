@@ -188,19 +188,28 @@ export async function stopDockerEngine(
     (await readFile(join(p.dir, 'exec', 'containerd', 'containerd.pid'), 'utf8').catch(() => '')).trim(),
   );
   if (pid) {
-    process.kill(pid, 'SIGTERM');
+    signal(pid, 'SIGTERM');
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline && (await isOurProcess(pid, p.config))) await sleep(100);
-    if (await isOurProcess(pid, p.config)) process.kill(pid, 'SIGKILL');
+    if (await isOurProcess(pid, p.config)) signal(pid, 'SIGKILL');
   }
   if (containerdPid > 0 && (await isOurProcess(containerdPid, join(p.dir, 'exec', 'containerd')))) {
-    process.kill(containerdPid, 'SIGTERM');
+    signal(containerdPid, 'SIGTERM');
     await sleep(500);
   }
   const unmounted = await unmountBelow(p.dir);
   await rm(p.dir, { recursive: true, force: true });
   const stopMs = Math.round(performance.now() - t0);
   return { stopped: pid !== undefined, unmounted, startMs: started ? Number(started) : undefined, stopMs };
+}
+
+/** Sends `sig`; a process that exited in the meantime (ESRCH) is what we wanted anyway. */
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+  }
 }
 
 function sleep(ms: number): Promise<void> {

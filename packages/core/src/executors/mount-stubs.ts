@@ -79,7 +79,7 @@ export class MountStubs {
       if (now === undefined) continue;
       // Unchanged since we added the stub: the command did not touch this directory, so give it back its
       // original time; otherwise keep the time the command's own change gave it.
-      void now;
+      await setMtimeNs(p.host, now === p.afterStub ? p.before : now);
     }
     this.#parents.clear();
   }

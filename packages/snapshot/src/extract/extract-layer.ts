@@ -37,9 +37,11 @@ export interface ExtractResult {
   devicesSkipped: number;
 }
 
-// Files up to this size are collected in memory and written with one call, concurrently with
-// the following entries (bounded by MAX_IN_FLIGHT); larger ones are streamed in order.
-const SMALL_FILE = 1024 * 1024;
+// Files up to this size are collected in memory and written with one call: at once through
+// FileSystem.createFile, else concurrently with the following entries (bounded by
+// MAX_IN_FLIGHT, hence the smaller limit). Larger ones are streamed in order.
+const WHOLE_FILE = 16 * 1024 * 1024;
+const WHOLE_FILE_CONCURRENT = 1024 * 1024;
 const MAX_IN_FLIGHT = 16;
 
 /** Applies one layer to a root directory; see {@link extractLayer}. */
@@ -223,7 +225,7 @@ class Extraction {
     key: string,
     body: () => AsyncGenerator<Buffer>,
   ): Promise<void> {
-    if (h.size <= SMALL_FILE) {
+    if (h.size <= (this.fs.createFile && !h.xattrs ? WHOLE_FILE : WHOLE_FILE_CONCURRENT)) {
       const parts: Buffer[] = [];
       for await (const slice of body()) parts.push(slice);
       const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);

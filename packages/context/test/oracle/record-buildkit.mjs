@@ -92,6 +92,39 @@ const variants = {
   'lone bang': ['  !  ', 'foo'],
 };
 
+// Seeded random ignore files over the fixture names, for a differential check beyond the cases above.
+const fuzzCount = Number(process.env.FUZZ ?? 40);
+let seed = 20261122;
+const pick = (xs) => xs[((seed = (seed * 1103515245 + 12345) & 0x7fffffff) >>> 16) % xs.length];
+const fuzzSegments = [
+  'a',
+  'b',
+  'ab',
+  'docs',
+  'sub',
+  '*',
+  '?',
+  '**',
+  '[a-c]*',
+  'a*',
+  '*.md',
+  '*.log',
+  'x*',
+  '.*',
+  'temp?',
+  'node_modules',
+];
+for (let i = 0; i < fuzzCount; i++) {
+  const lines = [];
+  const n = 1 + (pick([0, 1, 2, 3, 4]) % 5);
+  for (let j = 0; j < n; j++) {
+    const depth = 1 + (pick([0, 1, 2]) % 3);
+    const segs = Array.from({ length: depth }, () => pick(fuzzSegments));
+    lines.push(`${pick(['', '', '!', '/'])}${segs.join('/')}`);
+  }
+  variants[`fuzz ${i}`] = lines;
+}
+
 /** COPY sources tried with `COPY <src> /out/`, under a fixed .dockerignore (`copyIgnore`). */
 const copySources = [
   '*.md',

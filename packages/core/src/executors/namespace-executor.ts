@@ -161,18 +161,15 @@ async function runInNamespace(
       stderr: req.stderr,
     });
     const status = parseStatus(end.status);
-    // bubblewrap reports the child's pid before exec: a failed exec shows up as its own message and status 1.
-    if (status.exitCode === 1 && /bwrap: execvp [^\n]*\n?$/.test(end.stderrTail))
-      throw new KilnError(
-        'KILN_RUN_EXEC',
-        `cannot execute ${req.argv[0]}: ${end.stderrTail.trim().split('\n').pop()}`,
-      );
-    if (status.childPid === undefined)
-      throw new KilnError(
-        'KILN_RUN_SANDBOX_FAILED',
-        `bubblewrap could not start the command (exit ${end.exitCode}): ${end.stderrTail.trim() || 'no message'}`,
-      );
-    return { exitCode: status.exitCode ?? end.exitCode };
+    // bubblewrap writes an exit-code record only when the command ran; without one, setting up the sandbox
+    // (mounts, chdir) or the exec failed, and bubblewrap's own message is the last thing on stderr.
+    if (status.exitCode === undefined) {
+      const message = end.stderrTail.trim().split('\n').pop() || `no message, exit ${end.exitCode}`;
+      if (/^bwrap: execvp /.test(message))
+        throw new KilnError('KILN_RUN_EXEC', `cannot execute ${req.argv[0]}: ${message}`);
+      throw new KilnError('KILN_RUN_SANDBOX_FAILED', `bubblewrap could not set up the sandbox: ${message}`);
+    }
+    return { exitCode: status.exitCode };
   } finally {
     if (usernsFd !== undefined) closeSync(usernsFd);
     await stubs.cleanup();
@@ -207,13 +204,13 @@ function groupArgs(id: RunIdentity): string[] {
   return id.groups.length > 0 ? ['--groups', id.groups.join(',')] : ['--clear-groups'];
 }
 
-function parseStatus(text: string): { childPid?: number; exitCode?: number } {
-  const out: { childPid?: number; exitCode?: number } = {};
+/** The exit-code record of bubblewrap's `--json-status-fd` output (JSON lines; unknown members ignored). */
+function parseStatus(text: string): { exitCode?: number } {
+  const out: { exitCode?: number } = {};
   for (const line of text.split('\n')) {
     if (!line.trim()) continue;
     try {
       const o = JSON.parse(line) as Record<string, unknown>;
-      if (typeof o['child-pid'] === 'number') out.childPid = o['child-pid'];
       if (typeof o['exit-code'] === 'number') out.exitCode = o['exit-code'];
     } catch {}
   }

@@ -1,10 +1,10 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Executor, RunRequest } from '../../src/executor.js';
 import { makeBusyboxRootfs, type TestRootfs } from './busybox-rootfs.js';
+import { testRequest } from './test-request.js';
 import { treeState } from './tree-state.js';
 
 /** What the shared suite needs to know about one executor. */
@@ -17,17 +17,6 @@ export interface ExecutorContractOptions {
   isolates: boolean;
   /** Extra rootfs entries the executor's harness needs (see makeBusyboxRootfs). */
   rootfsExtra?: Record<string, string>;
-}
-
-/** A writable that keeps everything written to it, with the time of the first chunk. */
-export class Capture extends Writable {
-  text = '';
-  firstAt?: number;
-  override _write(chunk: Buffer, _enc: string, cb: () => void) {
-    this.firstAt ??= Date.now();
-    this.text += chunk.toString('utf8');
-    cb();
-  }
 }
 
 /** Interface names in a /proc/net/dev listing. */
@@ -54,26 +43,8 @@ export function executorContract(name: string, opts: ExecutorContractOptions): v
     });
     afterAll(() => fs.dispose());
 
-    /** A request with harmless defaults; `stdout`/`stderr` are Captures. */
-    const request = (over: Partial<RunRequest>) => {
-      const stdout = new Capture();
-      const stderr = new Capture();
-      const req: RunRequest = {
-        argv: ['/bin/true'],
-        env: ['PATH=/bin'],
-        cwd: '/',
-        user: '',
-        rootfs: fs.dir,
-        mounts: [],
-        network: 'default',
-        stdout,
-        stderr,
-        ...over,
-      };
-      return { req, stdout, stderr };
-    };
     const run = async (over: Partial<RunRequest>) => {
-      const { req, stdout, stderr } = request(over);
+      const { req, stdout, stderr } = testRequest(fs.dir, over);
       const res = await ex.run(req);
       return { ...res, out: stdout.text, err: stderr.text, stdout };
     };
@@ -179,7 +150,7 @@ export function executorContract(name: string, opts: ExecutorContractOptions): v
 
     test('aborting kills the command and everything it started', async () => {
       const ac = new AbortController();
-      const { req, stdout } = request({
+      const { req, stdout } = testRequest(fs.dir, {
         argv: ['/bin/sh', '-c', 'sleep 7171 & sleep 7272 & echo started; wait'],
         signal: ac.signal,
       });

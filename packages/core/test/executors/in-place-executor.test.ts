@@ -10,6 +10,7 @@ import { KilnError } from '../../src/errors.js';
 import type { Executor } from '../../src/executor.js';
 import { inPlaceExecutor } from '../../src/executors/in-place-executor.js';
 import { executorContract } from './contract.js';
+import { testRequest } from './test-request.js';
 
 /*
  * The in-place executor treats `/` as the image. Its tests never run it on this machine's root: each request
@@ -101,19 +102,9 @@ describe('inPlaceExecutor refuses to start unless explicitly enabled', () => {
     try {
       const ex = inPlaceExecutor();
       expect(ex.name).toBe('in-place');
-      await expect(
-        ex.run({
-          argv: ['/bin/true'],
-          env: [],
-          cwd: '/',
-          user: '',
-          rootfs: '/tmp/some-rootfs',
-          mounts: [],
-          network: 'default',
-          stdout: process.stdout,
-          stderr: process.stderr,
-        }),
-      ).rejects.toMatchObject({ code: 'KILN_RUN_ROOTFS' });
+      await expect(ex.run(testRequest('/tmp/some-rootfs').req)).rejects.toMatchObject({
+        code: 'KILN_RUN_ROOTFS',
+      });
     } finally {
       delete process.env.KILN_IN_PLACE;
     }

@@ -1,0 +1,100 @@
+import { mkdtempSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { RunRequest } from '../../src/executor.js';
+import { namespaceExecutor } from '../../src/executors/namespace-executor.js';
+import { makeBusyboxRootfs, type TestRootfs } from './busybox-rootfs.js';
+import { testRequest } from './test-request.js';
+import { treeState } from './tree-state.js';
+
+/** Behaviour specific to the bubblewrap sandbox, beyond the shared executor contract. */
+describe('namespace executor sandbox', () => {
+  let fs: TestRootfs;
+  let outside: string;
+  beforeAll(() => {
+    fs = makeBusyboxRootfs();
+    outside = mkdtempSync(path.join(tmpdir(), 'kiln-outside-'));
+  });
+  afterAll(() => {
+    fs.dispose();
+    rmSync(outside, { recursive: true, force: true });
+  });
+  const run = async (script: string, over: Partial<RunRequest> = {}) => {
+    const { req, stdout, stderr } = testRequest(fs.dir, { argv: ['/bin/sh', '-c', script], ...over });
+    const r = await namespaceExecutor().run(req);
+    return { ...r, out: stdout.text, err: stderr.text };
+  };
+  const capEff = (status: string) => BigInt(`0x${/^CapEff:\s*([0-9a-f]+)/m.exec(status)![1]}`);
+  const CAP_CHOWN = 1n << 0n;
+  const CAP_SYS_ADMIN = 1n << 21n;
+
+  test("root keeps Docker's default capabilities (CAP_CHOWN) but not CAP_SYS_ADMIN, so it cannot mount", async () => {
+    const r = await run(
+      'cat /proc/self/status; mkdir -p /tmp/m; mount -t tmpfs none /tmp/m 2>/dev/null || echo no-mount',
+    );
+    expect(capEff(r.out) & CAP_CHOWN).toBe(CAP_CHOWN);
+    expect(capEff(r.out) & CAP_SYS_ADMIN).toBe(0n);
+    expect(r.out).toMatch(/no-mount/);
+  });
+
+  test('a non-root USER has no capabilities at all', async () => {
+    expect(capEff((await run('cat /proc/self/status', { user: 'app' })).out)).toBe(0n);
+  });
+
+  test('root can chown to any id and the host sees those exact ids', async () => {
+    await run('touch /tmp/owned && chown 4321:8765 /tmp/owned');
+    expect(statSync(path.join(fs.dir, 'tmp/owned'))).toMatchObject({ uid: 4321, gid: 8765 });
+  });
+
+  test('the hostname is buildkitsandbox and /etc/hosts names it', async () => {
+    const r = await run('hostname; grep -c buildkitsandbox /etc/hosts');
+    expect(r.out).toBe('buildkitsandbox\n1\n');
+  });
+
+  test('an /etc symlink pointing outside the rootfs cannot make the executor write outside it', async () => {
+    const evil = makeBusyboxRootfs();
+    try {
+      rmSync(path.join(evil.dir, 'etc'), { recursive: true });
+      symlinkSync(outside, path.join(evil.dir, 'etc'));
+      symlinkSync(`../../../../../../..${outside}/x`, path.join(evil.dir, 'mnt'));
+      const before = treeState(evil.dir);
+      const r = await run('cat /etc/hosts >/dev/null && cat /mnt/input.txt', {
+        rootfs: evil.dir,
+        mounts: [{ type: 'bind', target: '/mnt/input.txt', source: path.join(fs.dir, 'etc/group') }],
+      });
+      expect(r.out).toContain('staff:x:50:app');
+      expect(readdirSync(outside)).toEqual([]);
+      expect(treeState(evil.dir)).toEqual(before);
+    } finally {
+      evil.dispose();
+    }
+  });
+
+  test('a directory the command changed keeps its new mtime when a stub in it is removed', async () => {
+    const before = statSync(path.join(fs.dir, 'etc'), { bigint: true }).mtimeNs;
+    await new Promise((r) => setTimeout(r, 20));
+    await run('echo x > /etc/added');
+    const after = statSync(path.join(fs.dir, 'etc'), { bigint: true }).mtimeNs;
+    expect(after).not.toBe(before);
+    expect(readdirSync(path.join(fs.dir, 'etc')).sort()).toEqual(['added', 'group', 'passwd']);
+    rmSync(path.join(fs.dir, 'etc/added'));
+  });
+
+  test('a missing program is KILN_RUN_EXEC; a sandbox that cannot be set up is KILN_RUN_SANDBOX_FAILED', async () => {
+    await expect(run('', { argv: ['/bin/nope'] })).rejects.toMatchObject({ code: 'KILN_RUN_EXEC' });
+    await expect(
+      run('true', { mounts: [{ type: 'cache', target: '/c', source: path.join(outside, 'missing') }] }),
+    ).rejects.toMatchObject({ code: 'KILN_RUN_SANDBOX_FAILED', message: expect.stringMatching(/missing/) });
+    expect(readdirSync(fs.dir)).not.toContain('c');
+  });
+
+  test('a missing bubblewrap names the Debian package to install', async () => {
+    await expect(
+      namespaceExecutor({ bwrap: 'kiln-no-such-bwrap' }).run(testRequest(fs.dir).req),
+    ).rejects.toMatchObject({
+      code: 'KILN_EXECUTOR_UNAVAILABLE',
+      message: expect.stringMatching(/bubblewrap/),
+    });
+  });
+});

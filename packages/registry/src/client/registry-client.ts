@@ -155,8 +155,10 @@ export class RegistryClient {
     // Chunks are streamed from the source, never buffered, so their size costs no memory; 64 MiB
     // keeps the request count low, and a failed chunk resumes from the registry's offset anyway.
     this.chunkSize = options.chunkSize ?? 64 * 1024 * 1024;
-    // Up to 16 MiB one PUT: a failure restarts it whole, which is cheap at that size.
-    this.monolithicMaxSize = options.monolithicMaxSize ?? 16 * 1024 * 1024;
+    // Up to 256 MiB one streamed PUT: distribution takes a PUT with the whole body about a third
+    // faster than PATCH + PUT (measured with bench/registry-push-pull.mjs), and a failure only
+    // restarts that one blob. Larger blobs go in resumable chunks.
+    this.monolithicMaxSize = options.monolithicMaxSize ?? 256 * 1024 * 1024;
     const fileCreds =
       options.dockerConfig === false
         ? undefined
@@ -179,11 +181,12 @@ export class RegistryClient {
       // 30 s without a byte: a stalled connection, not a slow one; it is retried.
       timeoutMs: options.timeoutMs ?? 30_000,
     });
-    // 4 transfers: saturates a link to one registry without opening more connections than it likes.
+    // 6 transfers, as containers/image (skopeo, podman) does: typical images have fewer layers, so
+    // all move at once, without opening more connections than registries like.
     // Separate limits for downloads and uploads: a copy between two repositories through one client
     // holds an upload slot while its source stream needs a download slot; one shared pool would deadlock.
-    this.#pullLimit = pLimit(options.concurrency ?? 4);
-    this.#pushLimit = pLimit(options.concurrency ?? 4);
+    this.#pullLimit = pLimit(options.concurrency ?? 6);
+    this.#pushLimit = pLimit(options.concurrency ?? 6);
     this.#uploader = new BlobUploader(this.#engine, {
       chunkSize: this.chunkSize,
       monolithicMaxSize: this.monolithicMaxSize,

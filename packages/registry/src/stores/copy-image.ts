@@ -12,7 +12,7 @@ export interface CopyImageOptions {
   platform?: Platform;
   /** Repositories (`registry/repo`) to mount blobs from, e.g. the source's when on the same registry. */
   mountFrom?: string[];
-  /** Blob copies at once. Default 4 (the registry client has its own limit too). */
+  /** Blob copies at once. Default 6 (the registry client has its own limit too). */
   concurrency?: number;
   signal?: AbortSignal;
   /** Called after each blob with what the destination did. */
@@ -34,7 +34,7 @@ export async function copyImage(
     ...(opts.platform ? { platform: opts.platform } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
-  const limit = pLimit(opts.concurrency ?? 4);
+  const limit = pLimit(opts.concurrency ?? 6);
   // The first failed blob cancels the others: nothing more is sent once the copy cannot succeed.
   const failed = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, failed.signal]) : failed.signal;

@@ -61,7 +61,7 @@ export function runChild(spec: ChildSpec): Promise<ChildEnd> {
     child.on('error', (e) => {
       spec.signal?.removeEventListener('abort', kill);
       reject(
-        new KilnError('KILN_RUN_SPAWN', `cannot start ${spec.file}: ${(e as Error).message}`, { cause: e }),
+        new KilnError('KILN_RUN_EXEC', `cannot execute ${spec.file}: ${(e as Error).message}`, { cause: e }),
       );
     });
     child.on('close', (code, sig) => {

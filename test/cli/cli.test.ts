@@ -195,9 +195,9 @@ describe('bad input: a one-line error, a non-zero status, nothing pushed', () =>
       message: /Dockerfile:1: .*no\/such-image.*404/,
     },
     {
-      name: 'RUN without an executor',
+      name: 'a RUN whose command cannot run (no shell in scratch)',
       files: { Dockerfile: 'FROM scratch\nLABEL a=b\nRUN true\n' },
-      message: /Dockerfile:3: RUN true: RUN needs an executor/,
+      message: /Dockerfile:3: .*\/bin\/sh/,
     },
     {
       name: 'an invalid destination',

@@ -11,11 +11,18 @@ import {
 import { type BuildPlan, DockerfileError, type Instruction, planBuild } from '@kiln/dockerfile';
 import { KilnError } from './errors.js';
 import { makeEmitter } from './events.js';
+import type { Executor } from './executor.js';
+import { namespaceExecutor } from './executors/index.js';
 import { emptyConfig } from './image/config.js';
 import { type ImageAccess, openImageAccess, type PlatformSpec, platformOf } from './image/images.js';
 import { writeImage } from './image/outputs.js';
 import type { BuildOptions, BuildResult, BuildWarning, InstructionTiming } from './options.js';
 import { runStage, type StageContext, type StageResult } from './stage/run-stage.js';
+
+/** The executor a build uses when the caller names none: the rootless namespace executor on Linux. */
+function defaultExecutor(): Executor | undefined {
+  return process.platform === 'linux' ? namespaceExecutor() : undefined;
+}
 
 /** The host platform as OCI names it (`linux/amd64`). */
 export function hostPlatform(): PlatformSpec {
@@ -150,13 +157,14 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       });
 
     // RUN needs an executor: fail before any work, naming the line.
-    if (!options.executor) {
+    const executor = options.executor === undefined ? defaultExecutor() : options.executor || undefined;
+    if (!executor) {
       for (const i of plan.needed) {
         const run = plan.stages[i]!.instructions.find((x: Instruction) => x.kind === 'run');
         if (run)
           throw new KilnError(
             'KILN_NO_EXECUTOR',
-            `${df.name}:${run.range.start.line}: ${run.original}: RUN needs an executor, and this build has none (pass options.executor)`,
+            `${df.name}:${run.range.start.line}: ${run.original}: RUN needs an executor, and this build has none`,
             { location: { file: df.name, line: run.range.start.line, column: run.range.start.column } },
           );
       }
@@ -204,7 +212,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       timings,
       dockerfileName: df.name,
       results: new Map<number, Promise<StageResult>>(),
-      ...(options.executor ? { executor: options.executor } : {}),
+      ...(executor ? { executor } : {}),
     };
     emit({
       type: 'build-start',

@@ -51,8 +51,11 @@ export interface BuildOptions {
   platform?: string;
   /** Labels added to the final image. */
   labels?: Record<string, string>;
-  /** Runs RUN instructions; without one, a Dockerfile with RUN fails before any work. */
-  executor?: Executor;
+  /**
+   * Runs RUN instructions. Default on Linux: the `namespace` executor (bubblewrap). `false`: this build has
+   * no executor, and a Dockerfile with RUN fails before any work, naming the line.
+   */
+  executor?: Executor | false;
   /** Registry settings for pulls and pushes. */
   registry?: RegistrySettings;
   /** Timestamps fixed (to `sourceDateEpoch` or 0) so the same inputs give the same digest. */

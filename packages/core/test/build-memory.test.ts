@@ -82,11 +82,12 @@ describe('build() with an in-memory context and the in-memory registry', () => {
     expect(events.filter((e) => e.type === 'stage-start')).toHaveLength(1);
   });
 
-  test('a RUN without an executor fails before any work, naming the line', async () => {
+  test('a RUN in a build without an executor fails before any work, naming the line', async () => {
     const { registry, options } = setup();
     const events: BuildEvent[] = [];
     const err = await build({
       ...options,
+      executor: false,
       dockerfile: 'FROM scratch\nCOPY a /a\nRUN echo hi\n',
       context: memoryContext({ a: 'a' }),
       destinations: ['registry.test/x:1'],

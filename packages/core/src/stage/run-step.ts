@@ -29,6 +29,8 @@ export async function materialize(ctx: StageContext, state: StageState): Promise
   if (state.rootfsDir) return state.rootfsDir;
   state.materializing ??= (async () => {
     const dir = await mkdtemp(path.join(ctx.workDir, 'rootfs-'));
+    // mkdtemp makes 0700; an image's root is 0755, and a non-root USER must be able to enter it.
+    await chmod(dir, 0o755);
     // Layers are fetched one ahead of the one being unpacked, so download and extraction overlap.
     let next = state.layers[0]?.open();
     for (let i = 0; i < state.layers.length; i++) {

@@ -42,23 +42,61 @@ async function time(fn) {
   await fn();
   return Number(process.hrtime.bigint() - t0) / 1e6;
 }
-/** Best of `runs` (the machine is shared: the minimum is the least disturbed run). */
-async function best(fn, before) {
-  let min = Infinity;
+const hasTime = spawnSync('/usr/bin/time', ['-f', '%U', 'true'], { stdio: 'ignore' }).status === 0;
+/** Runs a shell pipeline; returns { wall, cpu } in ms (cpu: user+sys of all its processes, via GNU time). */
+async function measureShell(cmd) {
+  const out = path.join(work, 'time.txt');
+  const wall = await time(async () =>
+    hasTime ? execFileSync('/usr/bin/time', ['-f', '%U %S', '-o', out, 'bash', '-c', cmd]) : sh(cmd),
+  );
+  const cpu = hasTime
+    ? fs
+        .readFileSync(out, 'utf8')
+        .trim()
+        .split(/\s+/)
+        .map(Number)
+        .reduce((a, b) => a + b, 0) * 1000
+    : NaN;
+  return { wall, cpu };
+}
+/** Runs kiln code in this process; returns { wall, cpu } in ms (cpu includes the thread pool). */
+async function measureKiln(fn) {
+  const c0 = process.cpuUsage();
+  const wall = await time(fn);
+  const c = process.cpuUsage(c0);
+  return { wall, cpu: (c.user + c.system) / 1000 };
+}
+/**
+ * Baseline and kiln alternately, `runs` times; keeps the best wall time and the best CPU time of
+ * each (the machine is shared: the minimum is the least disturbed run).
+ */
+async function sideBySide(baseline, kiln, before) {
+  const b = { wall: Infinity, cpu: Infinity };
+  const k = { wall: Infinity, cpu: Infinity };
   for (let i = 0; i < runs; i++) {
-    if (before) await before();
-    min = Math.min(min, await time(fn));
+    for (const [fn, acc] of [
+      [baseline, b],
+      [kiln, k],
+    ]) {
+      if (before) await before();
+      const m = await fn();
+      acc.wall = Math.min(acc.wall, m.wall);
+      acc.cpu = Math.min(acc.cpu, m.cpu);
+    }
   }
-  return min;
+  return { b, k };
 }
 const fmt = (ms) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
 const rows = [];
-const row = (what, kiln, base, target) =>
+const row = (what, k, b, target) =>
   rows.push({
     what,
-    kiln: fmt(kiln),
-    baseline: base === undefined ? '' : fmt(base),
-    ratio: base === undefined ? '' : `${(base / kiln).toFixed(2)}×`,
+    kiln: fmt(k.wall),
+    baseline: fmt(b.wall),
+    ratio: `${(b.wall / k.wall).toFixed(2)}×`,
+    'cpu kiln/baseline': Number.isNaN(b.cpu)
+      ? ''
+      : `${fmt(k.cpu)} / ${fmt(b.cpu)} (${(b.cpu / k.cpu).toFixed(2)}×)`,
     target,
   });
 
@@ -80,13 +118,19 @@ try {
       .join(' ')} on ${os.cpus().length} CPUs`,
   );
   const gnuLayer = path.join(work, 'gnu.tar.gz');
-  const gnuWrite = await best(async () => sh(`tar -C ${tree} -cf - . | gzip -6 > ${gnuLayer}`));
   const kilnLayer = path.join(work, 'kiln.tar.gz');
   let desc;
-  const kilnWrite = await best(async () => {
-    desc = await createLayer(entriesFromDirectory(tree), { out: fs.createWriteStream(kilnLayer), level: 6 });
-  });
-  row('write layer (tar+gzip -6)', kilnWrite, gnuWrite, '≥ 1.0×');
+  const write = await sideBySide(
+    () => measureShell(`tar -C ${tree} -cf - . | gzip -6 > ${gnuLayer}`),
+    () =>
+      measureKiln(async () => {
+        desc = await createLayer(entriesFromDirectory(tree), {
+          out: fs.createWriteStream(kilnLayer),
+          level: 6,
+        });
+      }),
+  );
+  row('write layer (tar+gzip -6)', write.k, write.b, '≥ 1.0×');
   console.log(
     `  kiln layer ${(desc.size / 2 ** 20).toFixed(1)} MiB (tar ${(desc.uncompressedSize / 2 ** 20).toFixed(1)} MiB), GNU ${(fs.statSync(gnuLayer).size / 2 ** 20).toFixed(1)} MiB`,
   );
@@ -97,11 +141,15 @@ try {
     fs.rmSync(dest, { recursive: true, force: true });
     fs.mkdirSync(dest);
   };
-  const gnuExtract = await best(async () => sh(`tar -xzf ${gnuLayer} -C ${dest}`), fresh);
-  const kilnExtract = await best(async () => {
-    await extractLayer(fs.createReadStream(gnuLayer), dest);
-  }, fresh);
-  row('extract layer (gunzip+untar)', kilnExtract, gnuExtract, '≥ 0.9×');
+  const extract = await sideBySide(
+    () => measureShell(`tar -xzf ${gnuLayer} -C ${dest}`),
+    () =>
+      measureKiln(async () => {
+        await extractLayer(fs.createReadStream(gnuLayer), dest);
+      }),
+    fresh,
+  );
+  row('extract layer (gunzip+untar)', extract.k, extract.b, '≥ 0.9×');
   fs.rmSync(dest, { recursive: true, force: true });
   fs.rmSync(tree, { recursive: true, force: true });
 
@@ -193,7 +241,9 @@ try {
 }
 console.log('');
 console.table(rows);
-console.log('ratio = baseline time / kiln time (higher is better for kiln)');
+console.log(
+  'ratio = baseline time / kiln time (higher is better for kiln); cpu = user+sys of all threads/processes',
+);
 console.log(
   `load average at end: ${os
     .loadavg()

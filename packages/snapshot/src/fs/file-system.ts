@@ -49,7 +49,7 @@ export interface FileSystem {
    * directory is far cheaper than one promise per file; they fall back to readdir + lstat.
    */
   listDir?(path: string): Promise<{ name: string; stat: FileStat }[]>;
-  /** A regular file's whole content (used for small files, where a stream costs more than it saves). */
+  /** A regular file's whole content. Callers use it for small files only (a stream costs more there). */
   readFile(path: string): Promise<Buffer>;
   /** A fresh stream of a regular file's bytes. */
   createReadStream(path: string): Readable;

@@ -17,6 +17,9 @@ const zlibZstd = zlib as unknown as {
 // zlib's default 16 KiB output chunks cost one thread-pool round trip each; 256 KiB chunks
 // cut those 16-fold for the price of a few buffers.
 const CHUNK = 256 * 1024;
+// Room for several jobs on each side, so that the producer (tar encoding, hashing, file reads)
+// keeps working while zlib runs in the thread pool instead of waiting for 'drain' after each job.
+const STREAM_BUFFERS = { writableHighWaterMark: 4 * CHUNK, readableHighWaterMark: 4 * CHUNK };
 
 /** True when node:zlib itself implements zstd (else the `zstd` executable must be on PATH). */
 export const zlibHasZstd = typeof zlibZstd.createZstdCompress === 'function';
@@ -61,7 +64,7 @@ export function compressor(compression: Compression, level: number | undefined):
 /** A decompressing transform for `compression`. */
 export function decompressor(compression: Compression): Duplex {
   if (compression === 'none') return new PassThrough();
-  if (compression === 'gzip') return zlib.createGunzip({ chunkSize: CHUNK });
+  if (compression === 'gzip') return zlib.createGunzip({ ...STREAM_BUFFERS, chunkSize: CHUNK });
   if (zlibZstd.createZstdDecompress) return zlibZstd.createZstdDecompress();
   return zstdProcess(['-q', '-d', '-c', '-']);
 }

@@ -49,6 +49,7 @@ export interface LayerDescriptor {
 // with compression; the window bounds the memory this costs (64 × 256 KiB = 16 MiB at most).
 const READ_AHEAD = 64;
 const READ_AHEAD_MAX_SIZE = 256 * 1024;
+const COALESCE = 256 * 1024;
 
 /** A stream that counts and hashes what passes through it, and writes to a sink with backpressure. */
 class HashingSink {
@@ -163,12 +164,25 @@ export async function createLayer(
     }
     return undefined;
   });
+  // Headers and small files are coalesced into writes of at least COALESCE bytes: every write to
+  // the compressor is one thread-pool job, and thousands of 512-byte jobs cost more than gzip.
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  const flush = async () => {
+    if (pendingBytes === 0) return;
+    const buf = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+    pending = [];
+    pendingBytes = 0;
+    const w = tarSink.write(buf);
+    if (w) await w;
+  };
   const emit = async (chunk: Buffer) => {
     if (failure) throw failure;
     tarSink.hash.update(chunk);
     tarSink.bytes += chunk.length;
-    const w = tarSink.write(chunk);
-    if (w) await w;
+    pending.push(chunk);
+    pendingBytes += chunk.length;
+    if (pendingBytes >= COALESCE) await flush();
   };
 
   // Read-ahead of small files: entries are pulled from the iterator into a window whose opens
@@ -214,6 +228,7 @@ export async function createLayer(
       );
     }
     await emit(END_OF_ARCHIVE);
+    await flush();
     if (comp) {
       comp.end();
       await compDone;

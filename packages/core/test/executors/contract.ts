@@ -148,6 +148,15 @@ export function executorContract(name: string, opts: ExecutorContractOptions): v
       expect(r.stdout.firstAt! - started).toBeLessThan(Date.now() - started - 500);
     });
 
+    test('large output arrives complete and in order', async () => {
+      const r = await sh(
+        'i=0; while [ $i -lt 2000 ]; do echo "line $i"; i=$((i+1)); done; head -c 3000000 /dev/zero | tr "\\0" a',
+      );
+      const lines = r.out.split('\n');
+      expect(lines.slice(0, 2000)).toEqual(Array.from({ length: 2000 }, (_, i) => `line ${i}`));
+      expect(lines[2000]).toBe('a'.repeat(3_000_000));
+    });
+
     test('aborting kills the command and everything it started', async () => {
       const ac = new AbortController();
       const { req, stdout } = testRequest(fs.dir, {

@@ -1,4 +1,5 @@
 import { mkdtempSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -87,6 +88,26 @@ describe('namespace executor sandbox', () => {
       run('true', { mounts: [{ type: 'cache', target: '/c', source: path.join(outside, 'missing') }] }),
     ).rejects.toMatchObject({ code: 'KILN_RUN_SANDBOX_FAILED', message: expect.stringMatching(/missing/) });
     expect(readdirSync(fs.dir)).not.toContain('c');
+  });
+
+  test('an ssh mount binds the host socket read-only; a cwd inside a mount target needs no directory in the rootfs', async () => {
+    const sock = path.join(outside, 'agent.sock');
+    const server = net.createServer((c) => c.end('agent\n'));
+    await new Promise<void>((r) => server.listen(sock, r));
+    try {
+      const before = treeState(fs.dir);
+      const r = await run('test -S /run/buildkit/ssh_agent.0 && echo socket; pwd; ls', {
+        cwd: '/src',
+        mounts: [
+          { type: 'ssh', target: '/run/buildkit/ssh_agent.0', source: sock },
+          { type: 'bind', target: '/src', source: path.join(fs.dir, 'etc') },
+        ],
+      });
+      expect(r.out).toBe('socket\n/src\ngroup\npasswd\n');
+      expect(treeState(fs.dir)).toEqual(before);
+    } finally {
+      server.close();
+    }
   });
 
   test('a missing bubblewrap names the Debian package to install', async () => {

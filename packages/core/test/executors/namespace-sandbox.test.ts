@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -91,7 +91,9 @@ describe('namespace executor sandbox', () => {
   });
 
   test('an ssh mount binds the host socket read-only; a cwd inside a mount target needs no directory in the rootfs', async () => {
-    const sock = path.join(outside, 'agent.sock');
+    const host = mkdtempSync(path.join(tmpdir(), 'kiln-ssh-'));
+    const sock = path.join(host, 'agent.sock');
+    writeFileSync(path.join(host, 'input.txt'), 'in');
     const server = net.createServer((c) => c.end('agent\n'));
     await new Promise<void>((r) => server.listen(sock, r));
     try {
@@ -100,13 +102,14 @@ describe('namespace executor sandbox', () => {
         cwd: '/src',
         mounts: [
           { type: 'ssh', target: '/run/buildkit/ssh_agent.0', source: sock },
-          { type: 'bind', target: '/src', source: path.join(fs.dir, 'etc') },
+          { type: 'bind', target: '/src', source: host },
         ],
       });
-      expect(r.out).toBe('socket\n/src\ngroup\npasswd\n');
+      expect(r.out).toBe('socket\n/src\nagent.sock\ninput.txt\n');
       expect(treeState(fs.dir)).toEqual(before);
     } finally {
       server.close();
+      rmSync(host, { recursive: true, force: true });
     }
   });
 

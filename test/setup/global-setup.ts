@@ -25,7 +25,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
   };
   const swept = await sweepStaleStateDirs();
   if (swept.length) console.log(`[kiln e2e] removed state of killed runs: ${swept.join(' ')}`);
-  // On tmpfs when there is one: registries, unpacks and builders write many small files.
   const stateDir = await createStateDir();
   const registries: RunningRegistry[] = [];
   const teardown = async () => {

@@ -10,12 +10,12 @@ let scratch: string;
 let saved: string | undefined;
 beforeEach(async () => {
   scratch = await mkdtemp(join(tmpdir(), 'kiln-scratch-'));
-  saved = process.env.KILN_TEST_TMP;
-  process.env.KILN_TEST_TMP = scratch; // isolate from the live run's state dir
+  saved = process.env.KILN_TEST_STATE_PARENT;
+  process.env.KILN_TEST_STATE_PARENT = scratch; // isolate from the live run's state dir
 });
 afterEach(async () => {
-  if (saved === undefined) delete process.env.KILN_TEST_TMP;
-  else process.env.KILN_TEST_TMP = saved;
+  if (saved === undefined) delete process.env.KILN_TEST_STATE_PARENT;
+  else process.env.KILN_TEST_STATE_PARENT = saved;
   await rm(scratch, { recursive: true, force: true });
 });
 

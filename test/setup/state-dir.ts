@@ -1,16 +1,26 @@
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stopDockerEngine } from '../lib/docker-engine.js';
 import { cleanupBuildah } from '../lib/oracle.js';
-import { scratchDir } from '../lib/scratch-dir.js';
 
 /**
- * The per-run state dir of the e2e suite (`SCRATCH/kiln-e2e-XXXXXX`): registries' storage,
+ * The per-run state dir of the e2e suite (`/tmp/kiln-e2e-XXXXXX`): registries' storage,
  * base image layouts, buildah storage, the private Docker engine. It records the PID of
  * the vitest process that owns it, so a later run can clean up after a run that was killed
- * before its teardown (on tmpfs, a leftover dir would hold memory until reboot).
+ * before its teardown.
+ *
+ * It stays on disk (the OS temp dir; `KILN_TEST_STATE_PARENT` overrides) rather than on
+ * tmpfs: with kiln's cache under /dev/shm, kiln's RUN as a non-root USER failed
+ * ("bwrap: Can't chdir to /home/builder/work: Permission denied") while the same cases pass
+ * from /tmp. Only self-contained scratch work (unpacks) uses tmpfs, see `scratchDir`.
  */
+
+/** stateParent: where state dirs are made. @public */
+export function stateParent(): string {
+  return process.env.KILN_TEST_STATE_PARENT ?? tmpdir();
+}
 
 const PREFIX = 'kiln-e2e-';
 const OWNER = 'owner.pid';
@@ -19,7 +29,7 @@ const KEEP = 'kept';
 /** createStateDir: a fresh state dir owned by this process. @public */
 export async function createStateDir(): Promise<string> {
   // Short path: dockerd's unix socket lives below it (sun_path is limited to 108 bytes).
-  const dir = await mkdtemp(join(scratchDir(), PREFIX));
+  const dir = await mkdtemp(join(stateParent(), PREFIX));
   await writeFile(join(dir, OWNER), String(process.pid));
   return dir;
 }
@@ -39,13 +49,13 @@ export async function cleanupStateDir(dir: string, { keep = false } = {}) {
 }
 
 /**
- * sweepStaleStateDirs: cleans up the state dirs in the scratch dir whose owning process is
+ * sweepStaleStateDirs: cleans up the state dirs in {@link stateParent} whose owning process is
  * gone and that were not kept. Another run's live dir is never touched. Returns the dirs
  * removed.
  * @public
  */
 export async function sweepStaleStateDirs(): Promise<string[]> {
-  const parent = scratchDir();
+  const parent = stateParent();
   const names = (await readdir(parent).catch(() => [] as string[])).filter((n) => n.startsWith(PREFIX));
   const swept: string[] = [];
   for (const name of names) {

@@ -152,6 +152,28 @@ const copySources = [
   'a*',
 ];
 const copyIgnore = ['x.log', 'sub', 'docs/sub'];
+// seeded random COPY sources over the same names
+const copySegments = [
+  'a',
+  'ab',
+  'docs',
+  'somedir',
+  'cmd',
+  '*',
+  '?',
+  '[a-c]*',
+  'a*',
+  '*.md',
+  'tool',
+  '*.go',
+  'x',
+  'linkdir',
+  '..',
+];
+for (let i = 0; i < fuzzCount; i++) {
+  const depth = 1 + (pick([0, 1, 2]) % 3);
+  copySources.push(Array.from({ length: depth }, () => pick(copySegments)).join('/'));
+}
 const links = { linkdir: 'docs', 'file-link': 'README.md' };
 
 function walk(root, rel = '') {
@@ -182,7 +204,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY . /\n');
     writeFileSync(join(ctx, '.dockerignore'), `${lines.join('\n')}\n`);
     try {
-      execFileSync(docker, ['build', '-q', '-o', `type=local,dest=${out}`, ctx], {
+      execFileSync(docker, ['build', '--no-cache', '-q', '-o', `type=local,dest=${out}`, ctx], {
         stdio: ['ignore', 'ignore', 'pipe'],
       });
       result.variants[name] = { lines, copied: walk(out) };
@@ -206,7 +228,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const out = mkdtempSync(join(tmpdir(), 'kiln-oracle-out-'));
     writeFileSync(join(ctx, 'Dockerfile'), `FROM scratch\nCOPY ${src} /out/\n`);
     try {
-      execFileSync(docker, ['build', '-q', '-o', `type=local,dest=${out}`, ctx], {
+      execFileSync(docker, ['build', '--no-cache', '-q', '-o', `type=local,dest=${out}`, ctx], {
         stdio: ['ignore', 'ignore', 'pipe'],
       });
       // a wildcard matching nothing succeeds in BuildKit and creates no /out at all
@@ -237,9 +259,13 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       mkdirSync(dirname(join(dir, f)), { recursive: true });
       writeFileSync(join(dir, f), c);
     }
-    execFileSync(docker, ['build', '-q', '-f', join(dir, dockerfile), '-o', `type=local,dest=${out}`, dir], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    execFileSync(
+      docker,
+      ['build', '--no-cache', '-q', '-f', join(dir, dockerfile), '-o', `type=local,dest=${out}`, dir],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     result.perDockerfile[dockerfile] = { layout, copied: walk(out) };
     rmSync(dir, { recursive: true, force: true });
     rmSync(out, { recursive: true, force: true });

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -131,6 +132,31 @@ describe('compression and file systems', () => {
     await extractLayer(Readable.from([again.bytes]), back);
     expect(describeTree(back, { mtimes: true })).toEqual(describeTree(src, { mtimes: true }));
     expect((await mem.lstat('/root/b/hard1')).ino).toBe((await mem.lstat('/root/b/hard2')).ino);
+  });
+
+  it('streams files too big to write in one call (17 MiB on disk, 2 MiB in memory), replacing what was there', async () => {
+    const big = randomBytes(17 * 2 ** 20);
+    const entries = (content: Buffer): LayerEntry[] => [
+      {
+        path: 'big',
+        type: 'file',
+        mode: 0o600,
+        uid: 0,
+        gid: 0,
+        size: content.length,
+        open: () => Readable.from([content]),
+      },
+    ];
+    const { bytes } = await layerBytes(entries(big), { level: 1 });
+    const root = tmpDir('big');
+    fs.symlinkSync('/etc/hostname', path.join(root, 'big')); // replaced, never written through
+    await extractLayer(Readable.from([bytes]), root);
+    expect(fs.readFileSync(path.join(root, 'big')).equals(big)).toBe(true);
+    expect(fs.statSync(path.join(root, 'big')).mode & 0o777).toBe(0o600);
+    const mem = new MemoryFileSystem();
+    const two = big.subarray(0, 2 * 2 ** 20);
+    await extractLayer(Readable.from([(await layerBytes(entries(two))).bytes]), '/', { fs: mem });
+    expect((await mem.readFile('/big')).equals(two)).toBe(true);
   });
 
   it('stops with KILN_ABORTED when the signal fires', async () => {

@@ -53,7 +53,7 @@ export interface FileSystem {
   readFile(path: string): Promise<Buffer>;
   /** A fresh stream of a regular file's bytes. */
   createReadStream(path: string): Readable;
-  /** Creates (or truncates) a regular file and returns a stream writing its content. */
+  /** Creates a new regular file (failing with EEXIST if the name exists, never following a symlink) and streams its content. */
   createWriteStream(path: string, options: { mode: number }): Writable;
   /** Creates (or replaces the content of) a regular file in one call; used for small files. */
   writeFile(path: string, data: Buffer, options: { mode: number }): Promise<void>;

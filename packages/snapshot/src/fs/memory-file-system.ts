@@ -178,7 +178,10 @@ export class MemoryFileSystem implements FileSystem {
     return new Writable({
       construct: (cb) => {
         try {
-          node = this.openForWrite(path, options.mode);
+          const { parent, name, node: existing } = this.locate(path, 'open', false);
+          if (existing || name === '') throw fsError('EEXIST', 'open', path);
+          node = this.newNode('file', options.mode);
+          parent.children!.set(name, node);
           cb();
         } catch (e) {
           cb(e as Error);

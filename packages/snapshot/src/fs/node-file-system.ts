@@ -176,7 +176,15 @@ export const nodeFileSystem: FileSystem = {
   // up to 256 KiB), where four syscalls beat four thread-pool round trips and their promises.
   readFile: async (p) => fs.readFileSync(p),
   createReadStream: (p) => fs.createReadStream(p, { highWaterMark: 1024 * 1024 }),
-  createWriteStream: (p, { mode }) => fs.createWriteStream(p, { mode, flags: 'w' }),
+  createWriteStream: (p, { mode }) =>
+    fs.createWriteStream(p, {
+      mode,
+      // Numeric open(2) flags are passed to fs.open as they are; @types/node only declares strings.
+      flags: (fs.constants.O_WRONLY |
+        fs.constants.O_CREAT |
+        fs.constants.O_EXCL |
+        fs.constants.O_NOFOLLOW) as unknown as string,
+    }),
   writeFile: (p, data, { mode }) => fsp.writeFile(p, data, { mode }),
   // Synchronous on purpose, like listDir: six syscalls of a few µs each, against five thread-pool
   // round trips of ~20 µs (far more on a loaded machine). This is how GNU tar extracts.

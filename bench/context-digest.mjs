@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { contextDigests, dirContext, dockerignore, tarContext } from '@kiln/context';
+import { contextDigests, dirContext, dockerignore, matchSources, tarContext } from '@kiln/context';
 
 const files = Number(process.argv[2] ?? 5000);
 const totalMB = Number(process.argv[3] ?? 50);
@@ -70,6 +70,14 @@ results.push(
   await time('kiln dirContext: + .dockerignore (**/s3)', async () =>
     contextDigests(dirContext(root), { ignore: dockerignore().add(['**/s3']) }).treeDigest('.'),
   ),
+);
+results.push(
+  await time('kiln matchSources: index + 20 COPY globs', async () => {
+    const ctx = dirContext(root);
+    let n = 0;
+    for (let i = 0; i < 20; i++) n += (await matchSources(ctx, `d${i}*/s?/*.bin`)).length;
+    return n;
+  }),
 );
 const tgz = join(work, 'ctx.tar.gz');
 execFileSync('sh', ['-c', `tar -C "${root}" -cf - . | gzip -1 > "${tgz}"`]);

@@ -54,6 +54,17 @@ describe('dockerignore: file text', () => {
     expect(['a.md', 'README.md', 'x'].filter(m.createFilter())).toEqual(['README.md', 'x']);
   });
 
+  it('names the ignore file and line of a bad pattern, and adds nothing from a bad file', async () => {
+    const ctx = memoryContext({ '.dockerignore': '# ok\n*.log\n\nsrc/[a-\n' });
+    await expect(loadDockerignore(ctx)).rejects.toMatchObject({
+      code: 'KILN_CONTEXT_BAD_PATTERN',
+      message: expect.stringMatching(/^\.dockerignore: bad pattern "src\/\[a-": .* \(line 4\)$/),
+    });
+    const m = dockerignore();
+    expect(() => m.add(['ok', '['])).toThrowError(/\(pattern 2\)/);
+    expect(m.patterns).toEqual([]);
+  });
+
   it('combines matchers and filters lists like node-ignore', () => {
     const m = dockerignore()
       .add(['*.tmp'])

@@ -1,3 +1,4 @@
+import { ContextError } from '../errors.js';
 import { cleanContextPath } from '../path.js';
 import type { PathFilter } from '../types.js';
 import {
@@ -36,12 +37,20 @@ export class DockerignoreMatcher implements PathFilter {
       return this;
     }
     const lines = typeof patterns === 'string' ? patterns.replace(/^\uFEFF/, '').split(/\r?\n/) : patterns;
-    for (const line of lines) {
+    const compiled: DockerignorePattern[] = [];
+    lines.forEach((line, i) => {
       const normalized = normalizeDockerignoreLine(line);
-      if (normalized === undefined) continue;
-      const compiled = compileDockerignorePattern(normalized);
-      if (compiled) this.#patterns.push(compiled);
-    }
+      if (normalized === undefined) return;
+      try {
+        const pattern = compileDockerignorePattern(normalized);
+        if (pattern) compiled.push(pattern);
+      } catch (e) {
+        if (!(e instanceof ContextError)) throw e;
+        const where = typeof patterns === 'string' ? `line ${i + 1}` : `pattern ${i + 1}`;
+        throw new ContextError(e.code, `${e.message} (${where})`, { cause: e });
+      }
+    });
+    this.#patterns.push(...compiled); // all or nothing: a bad line leaves the matcher unchanged
     return this;
   }
 

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
+import { ContextError } from '../errors.js';
 import { resolveInContext } from '../match-sources.js';
 import { cleanContextPath } from '../path.js';
 import type { ContextSource } from '../types.js';
@@ -25,13 +26,24 @@ export async function loadDockerignore(
       ? await readHostFile(candidate)
       : await readContextFile(source, candidate);
     if (text !== undefined) {
-      matcher.add(text).file = isAbsolute(candidate) ? candidate : cleanContextPath(candidate);
+      const file = isAbsolute(candidate) ? candidate : cleanContextPath(candidate);
+      addFrom(matcher, text, file);
       return matcher;
     }
   }
   const text = await readContextFile(source, '.dockerignore');
-  if (text !== undefined) matcher.add(text).file = '.dockerignore';
+  if (text !== undefined) addFrom(matcher, text, '.dockerignore');
   return matcher;
+}
+
+/** addFrom adds an ignore file's text, naming the file in errors (`.dockerignore line 3: bad pattern …`). */
+function addFrom(matcher: DockerignoreMatcher, text: string, file: string): void {
+  try {
+    matcher.add(text).file = file;
+  } catch (e) {
+    if (e instanceof ContextError) throw new ContextError(e.code, `${file}: ${e.message}`, { cause: e });
+    throw e;
+  }
 }
 
 async function readContextFile(source: ContextSource, path: string): Promise<string | undefined> {

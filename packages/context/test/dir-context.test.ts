@@ -102,6 +102,19 @@ describe('dirContext: .dockerignore during the walk', () => {
     expect(await paths({ under: 'a.txt' })).toEqual([]);
   });
 
+  it('stops listing when its signal is aborted', async () => {
+    const ac = new AbortController();
+    const seen: string[] = [];
+    const listing = (async () => {
+      for await (const e of dirContext(root).list({ signal: ac.signal })) {
+        seen.push(e.path);
+        ac.abort();
+      }
+    })();
+    await expect(listing).rejects.toMatchObject({ name: 'AbortError' });
+    expect(seen).toHaveLength(1);
+  });
+
   it('reports real metadata: mode bits, owner, mtime in ms, size', async () => {
     execFileSync('chmod', ['4755', join(root, 'a.txt')]);
     const e = (await dirContext(root).stat('a.txt')) as ContextEntry;

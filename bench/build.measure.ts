@@ -103,3 +103,15 @@ test('multi-stage COPY build', async () => {
   );
   expect(r.kilnWarm).toBeGreaterThan(0);
 });
+
+test('three RUN steps on the Debian base', async () => {
+  const env = testEnv();
+  const dir = path.join(env.stateDir, 'bench-run');
+  await mkdir(dir, { recursive: true });
+  const r = await compare(
+    'run-steps',
+    dir,
+    `FROM ${env.images.debian}\nRUN useradd -m -u 1500 app && mkdir -p /srv/app && chown app /srv/app\nRUN for i in $(seq 1 200); do echo "line $i" > /srv/app/f$i; done && rm -rf /usr/share/doc\nRUN dpkg-query -W > /srv/app/packages.txt\n`,
+  );
+  expect(r.kilnWarm).toBeGreaterThan(0);
+});

@@ -181,7 +181,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       }
     } else ignore = dockerignore();
 
-    const images: ImageAccess = openImageAccess(options, emit);
+    const cacheDir =
+      options.cacheDir ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'kiln');
+    const images: ImageAccess = openImageAccess({ ...options, cacheDir }, emit);
     const epoch = options.reproducible
       ? (options.sourceDateEpoch ?? Number(process.env.SOURCE_DATE_EPOCH ?? 0))
       : undefined;
@@ -199,9 +201,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         : {}),
       ...(ignore ? { ignore } : {}),
       workDir,
-      ...(options.cacheDir
-        ? { cacheDir: options.cacheDir }
-        : { cacheDir: path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'kiln') }),
+      cacheDir,
       created,
       ...(epoch !== undefined ? { epoch } : {}),
       deterministic: options.reproducible === true,

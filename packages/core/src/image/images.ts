@@ -1,3 +1,4 @@
+import path from 'node:path';
 import {
   type ImageDestination,
   type ImageSource,
@@ -12,6 +13,7 @@ import {
 import { KilnError } from '../errors.js';
 import type { BuildEvent } from '../events.js';
 import type { BuildOptions } from '../options.js';
+import { BlobCache } from './blob-cache.js';
 import type { ImageConfigFile } from './config.js';
 import type { LayerRecord } from './layer-record.js';
 
@@ -87,6 +89,8 @@ export function openImageAccess(options: BuildOptions, emit: (e: BuildEvent) => 
   const pullClient = new RegistryClient(hostOptions(options.registry, true));
   const pushClient = new RegistryClient(hostOptions(options.registry, false));
   const resolved = new Map<string, Promise<BaseImage>>();
+  // Base layers read once are kept on disk, so a later build unpacks them without the network.
+  const blobs = options.cacheDir ? new BlobCache(path.join(options.cacheDir, 'blobs')) : undefined;
   const sources = new Map<string, ImageSource>();
   const sourceFor = (ref: string): ImageSource => {
     let s = sources.get(ref);
@@ -117,8 +121,11 @@ export function openImageAccess(options: BuildOptions, emit: (e: BuildEvent) => 
         size: d.size,
         diffId: diffIds[i]!,
         open: async () => {
-          emit({ type: 'pull', digest: d.digest, bytes: d.size, reason: 'layer content needed' });
-          return source.openBlob(d, options.signal ? { signal: options.signal } : {});
+          const fetch = () => {
+            emit({ type: 'pull', digest: d.digest, bytes: d.size, reason: 'layer content needed' });
+            return source.openBlob(d, options.signal ? { signal: options.signal } : {});
+          };
+          return blobs ? blobs.open(d.digest, d.size, fetch) : fetch();
         },
       };
       if (origin) rec.origin = origin;

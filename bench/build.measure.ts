@@ -55,6 +55,7 @@ async function compare(name: string, dir: string, dockerfile: string) {
       contextDir: dir,
       ref: `${env.registry}/bench/${name}:${builder}`,
       builder,
+      noCache: true,
     });
     return { ms: r.buildMs + r.pushMs, builder: r.builder };
   };
@@ -73,7 +74,7 @@ async function compare(name: string, dir: string, dockerfile: string) {
   ];
   if (buildkit)
     lines.push(
-      `  BuildKit (docker 20.10, base in daemon)   ${fmt(buildkit.ms)}   kiln/BuildKit = ${(kilnWarm / buildkit.ms).toFixed(3)}`,
+      `  BuildKit (docker 20.10, --no-cache)       ${fmt(buildkit.ms)}   kiln/BuildKit = ${(kilnWarm / buildkit.ms).toFixed(3)}`,
     );
   console.log(lines.join('\n'));
   return { kilnCold, kilnWarm, buildah: buildah.ms, buildkit: buildkit?.ms };

@@ -13,7 +13,13 @@ import { uniqueRepo, useTmpContext } from './helpers.js';
 async function runImage(ref: string): Promise<{ code: number; stdout: string }> {
   const img = await umociUnpack(ref);
   try {
-    const c = img.config.config ?? {};
+    const c = (img.config.config ?? {}) as {
+      Entrypoint?: string[];
+      Cmd?: string[];
+      Env?: string[];
+      WorkingDir?: string;
+      User?: string;
+    };
     const argv = [...(c.Entrypoint ?? []), ...(c.Cmd ?? [])];
     const args = [
       '--bind',

@@ -31,6 +31,8 @@ export interface OracleBuildOptions {
   builder?: OracleBuilder | 'auto';
   /** buildah only: manifest format pushed (`oci` default, or `docker` schema2). BuildKit via docker push is always schema2. */
   format?: 'oci' | 'docker';
+  /** BuildKit only: build every step again instead of reusing the engine's cache (benchmarks). buildah never reuses it. */
+  noCache?: boolean;
   /** Per-run state dir for the engine's and buildah's storage. Default `KILN_TEST_STATE`. */
   stateDir?: string;
 }
@@ -94,7 +96,18 @@ async function buildWithBuildKit(
 ): Promise<OracleBuildResult> {
   const insecure = [process.env.KILN_TEST_REGISTRY, registryOf(opts.ref)].filter((h): h is string => !!h);
   const engine = await ensureDockerEngine(stateDir, [...new Set(insecure)]);
-  const build = ['build', '--quiet', '--network', 'host', '-f', dockerfile, '-t', opts.ref, ...common];
+  const build = [
+    'build',
+    '--quiet',
+    '--network',
+    'host',
+    ...(opts.noCache ? ['--no-cache'] : []),
+    '-f',
+    dockerfile,
+    '-t',
+    opts.ref,
+    ...common,
+  ];
   return timedOracle(
     'buildkit',
     opts.ref,

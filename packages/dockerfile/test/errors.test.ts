@@ -32,7 +32,7 @@ describe('DockerfileError', () => {
     }
     expect(new Foreign('x')).toBeInstanceOf(DockerfileError);
     expect(new Error('x')).not.toBeInstanceOf(DockerfileError);
-    expect(null instanceof DockerfileError).toBe(false);
+    expect((null as unknown) instanceof DockerfileError).toBe(false);
   });
 
   test('messages quote long offending lines shortened', () => {

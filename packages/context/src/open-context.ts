@@ -30,7 +30,7 @@ const gitLike = /^(?:[A-Za-z0-9._-]+@[^:/]+:|ssh:\/\/|git:\/\/)|^https?:\/\/[^#]
 /**
  * openContext: the build context named by a kaniko-style `--context` spec:
  * a plain path (a directory; a regular file is read as a tar archive), `dir://<path>`,
- * `tar://<path>` or `tar://stdin` (`opts.stdin`), `http(s)://…` (a tarball; a URL ending in
+ * `tar://<path>` or `tar://stdin` (`opts.stdin`; Docker's `-` too), `http(s)://…` (a tarball; a URL ending in
  * `.git` is a git repository), `git://host/repo.git#ref#commit` (kaniko), `git@host:repo.git#ref:dir`
  * `ssh://…` and Docker's `github.com/org/repo` shorthand. `contextSubPath` then narrows any of them. Other schemes (`s3://`, `gs://`, …)
  * are `KILN_CONTEXT_BAD_SPEC`.
@@ -54,7 +54,9 @@ async function openRoot(spec: string, opts: OpenContextOptions): Promise<Context
   if (spec.startsWith('github.com/')) return gitContext(`https://${spec}`, git);
   if (/^https?:\/\//i.test(spec)) return httpContext(spec, { ...tar, dispatcher: opts.dispatcher });
   if (spec.startsWith('dir://')) return dirContext(spec.slice('dir://'.length));
-  if (spec === 'tar://stdin') return tarContext(opts.stdin ?? process.stdin, { ...tar, label: 'stdin' });
+  // `-` is Docker's spelling of a tar context on stdin (`docker build - < ctx.tar`)
+  if (spec === 'tar://stdin' || spec === '-')
+    return tarContext(opts.stdin ?? process.stdin, { ...tar, label: 'stdin' });
   if (spec.startsWith('tar://')) return tarContext(spec.slice('tar://'.length), tar);
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(spec);
   if (scheme)

@@ -144,6 +144,8 @@ describe('openContext: kaniko-style specs', () => {
     const ctx = await openContext('tar://stdin', { stdin });
     expect(ctx.kind).toBe('tar');
     expect(await names(ctx)).toContain('sub/inner.txt');
+    const dash = await openContext('-', { stdin: createReadStream(join(tars, 'ctx.tar.gz')) });
+    expect(await names(dash)).toContain('sub/inner.txt');
   });
 
   it('opens an http tarball and tells git URLs from tarball URLs', async () => {

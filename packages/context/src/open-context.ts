@@ -28,12 +28,13 @@ export interface OpenContextOptions {
 const gitLike = /^(?:[A-Za-z0-9._-]+@[^:/]+:|ssh:\/\/|git:\/\/)|^https?:\/\/[^#]*\.git(?:#.*)?$/;
 
 /**
- * openContext: the build context named by a kaniko-style `--context` spec:
- * a plain path (a directory; a regular file is read as a tar archive), `dir://<path>`,
- * `tar://<path>` or `tar://stdin` (`opts.stdin`; Docker's `-` too), `http(s)://…` (a tarball; a URL ending in
- * `.git` is a git repository), `git://host/repo.git#ref#commit` (kaniko), `git@host:repo.git#ref:dir`
- * `ssh://…` and Docker's `github.com/org/repo` shorthand. `contextSubPath` then narrows any of them. Other schemes (`s3://`, `gs://`, …)
- * are `KILN_CONTEXT_BAD_SPEC`.
+ * openContext: the build context named by a kaniko-style `--context` spec: a plain path (a
+ * directory; a regular file is read as a tar archive), `dir://<path>`, `tar://<path>`,
+ * `tar://stdin` or Docker's `-` (read from `opts.stdin`), `http(s)://…` (a tarball; a URL ending
+ * in `.git` is a git repository), kaniko's `git://host/repo.git#ref#commit`,
+ * `git@host:repo.git#ref:dir`, `ssh://…` and Docker's `github.com/org/repo` shorthand.
+ * `contextSubPath` then narrows any of them. Other schemes (`s3://`, `gs://`, …) are
+ * `KILN_CONTEXT_BAD_SPEC`.
  */
 export async function openContext(spec: string, opts: OpenContextOptions = {}): Promise<ContextSource> {
   const source = await openRoot(spec, opts);

@@ -94,6 +94,9 @@ export const dockerignoreCases: readonly IgnoreCase[] = [
   [['abc.def'], 'abcZdef', false],
   [['a(b)c/def'], 'a(b)c/def', true],
   [['a.|)$(}+{bc'], 'a.|)$(}+{bc', true],
+  // a class may hold a `/`, and then matches the separator too (the whole path is one regex)
+  [['x[a/b]y', '!x[a/b]y/keep'], 'xay', true],
+  [['x[a/b]y'], 'x/y', true],
   // File syntax: comments only in column 1, whitespace trimmed, `!` then spaces
   [['# foo'], '# foo', false],
   [[' # foo'], '# foo', true],

@@ -89,12 +89,17 @@ export function compileDockerignorePattern(line: string): DockerignorePattern | 
   }
   const ds = p.indexOf('**');
   const segments = (ds < 0 ? p : p.slice(0, ds)).split('/');
-  if (ds >= 0) segments.pop(); // the segment holding `**` is open-ended
-  return {
-    pattern: p,
-    exception,
-    regex: new RegExp(`^${re}$`, 'u'),
-    prefix: segments.map(compileSegmentGlob),
-    openEnded: ds >= 0,
-  };
+  let openEnded = ds >= 0;
+  if (openEnded) segments.pop(); // the segment holding `**` is open-ended
+  const prefix: RegExp[] = [];
+  for (const segment of segments) {
+    try {
+      prefix.push(compileSegmentGlob(segment));
+    } catch {
+      // a class spanning a `/` (`[a/b]`) has no per-segment form: stop here, conservatively
+      openEnded = true;
+      break;
+    }
+  }
+  return { pattern: p, exception, regex: new RegExp(`^${re}$`, 'u'), prefix, openEnded };
 }

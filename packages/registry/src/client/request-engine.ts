@@ -212,37 +212,43 @@ export class RequestEngine {
     signal?: AbortSignal | undefined;
   }): Promise<HttpResponse> {
     const { timeoutMs } = this.#o;
+    const transport = this.#o.transportFor(r.url);
+    const redacted = redactUrl(r.url);
+    // Transports that enforce the stall limit themselves (undici: its headers timer is refreshed
+    // while the request body is written, its body timer between response chunks) get no extra
+    // timers. For the others (fetch), one timer is refreshed by every request-body chunk sent and
+    // every response-body chunk received, so a slow but moving transfer is never cut.
+    const own = !transport.enforcesTimeouts;
     const ctrl = new AbortController();
     const signal = r.signal ? AbortSignal.any([r.signal, ctrl.signal]) : ctrl.signal;
-    const stall = () => ctrl.abort(new StallError(`no response for ${timeoutMs} ms`));
-    let timer = setTimeout(stall, timeoutMs);
-    const redacted = redactUrl(r.url);
+    let timer: NodeJS.Timeout | undefined;
+    let body = r.body;
+    if (own) {
+      timer = setTimeout(() => ctrl.abort(new StallError(`no progress for ${timeoutMs} ms`)), timeoutMs);
+      if (body instanceof Readable) body = body.pipe(refreshing(() => timer?.refresh()));
+    }
     try {
-      const res = await this.#o.transportFor(r.url)({
+      const res = await transport({
         method: r.method,
         url: r.url,
         headers: r.headers,
-        body: r.body,
+        body,
         signal,
+        timeoutMs,
       });
       clearTimeout(timer);
       log('%s %s -> %d', r.method, redacted, res.status);
       if (requestChannel.hasSubscribers)
         requestChannel.publish({ method: r.method, url: redacted, status: res.status });
-      // Body watchdog: a body that stops flowing for timeoutMs is destroyed with a retryable error.
-      const watchdog = new Transform({
-        transform(chunk, _enc, cb) {
-          timer.refresh();
-          cb(null, chunk);
-        },
-      });
-      timer = setTimeout(() => {
+      if (!own) return res;
+      const watchdog = refreshing(() => watchdogTimer.refresh());
+      const watchdogTimer = setTimeout(() => {
         const err = new StallError(`no data for ${timeoutMs} ms`);
         watchdog.destroy(err);
         res.body.destroy(err);
         ctrl.abort(err);
       }, timeoutMs);
-      const clear = () => clearTimeout(timer);
+      const clear = () => clearTimeout(watchdogTimer);
       watchdog.on('close', clear);
       watchdog.on('end', clear);
       res.body.on('error', (e) => watchdog.destroy(e));
@@ -253,16 +259,27 @@ export class RequestEngine {
       if (r.body instanceof Readable) r.body.destroy();
       const err = ctrl.signal.aborted && !r.signal?.aborted ? ctrl.signal.reason : e;
       log('%s %s failed: %s', r.method, redacted, describeNetworkError(err));
-      if (requestChannel.hasSubscribers)
+      if (requestChannel.hasSubscribers) {
         requestChannel.publish({
           method: r.method,
           url: redacted,
           status: 0,
           error: describeNetworkError(err),
         });
+      }
       throw err;
     }
   }
+}
+
+/** refreshing: a pass-through stream that calls `onChunk` for every chunk (progress-based timers). */
+function refreshing(onChunk: () => void): Transform {
+  return new Transform({
+    transform(chunk, _enc, cb) {
+      onChunk();
+      cb(null, chunk);
+    },
+  });
 }
 
 class RetryAfter {

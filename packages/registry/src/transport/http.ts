@@ -17,6 +17,8 @@ export interface HttpRequest {
   /** Bytes, or a stream sent as is (streams are never replayed by the transport). */
   body?: Buffer | Readable | null;
   signal?: AbortSignal;
+  /** Stall limit for headers and between body chunks, ms (transports that can enforce it do). */
+  timeoutMs?: number;
 }
 
 /** HttpResponse: status, lower-cased headers and a body stream that must be consumed or destroyed. */
@@ -26,8 +28,11 @@ export interface HttpResponse {
   body: Readable;
 }
 
-/** HttpTransport: sends one request, never follows redirects. */
-export type HttpTransport = (req: HttpRequest) => Promise<HttpResponse>;
+/**
+ * HttpTransport: sends one request, never follows redirects. `enforcesTimeouts` says it applies
+ * `req.timeoutMs` as a stall limit itself (headers, request body progress, response body gaps).
+ */
+export type HttpTransport = ((req: HttpRequest) => Promise<HttpResponse>) & { enforcesTimeouts?: boolean };
 
 /** FetchLike: the subset of the WHATWG `fetch` signature the client uses. */
 export type FetchLike = (input: string, init: FetchInit) => Promise<Response>;
@@ -44,7 +49,7 @@ export interface FetchInit {
 
 /** dispatcherTransport: an {@link HttpTransport} over an undici Dispatcher (`Agent`, `Pool`, a mock, …). */
 export function dispatcherTransport(dispatcher: Dispatcher): HttpTransport {
-  return async (req) => {
+  const send: HttpTransport = async (req) => {
     const res = await dispatcher.request({
       origin: req.url.origin,
       path: req.url.pathname + req.url.search,
@@ -52,6 +57,8 @@ export function dispatcherTransport(dispatcher: Dispatcher): HttpTransport {
       headers: req.headers,
       body: req.body ?? null,
       signal: req.signal,
+      // undici enforces these natively (UND_ERR_HEADERS_TIMEOUT / UND_ERR_BODY_TIMEOUT, both retried).
+      ...(req.timeoutMs ? { headersTimeout: req.timeoutMs, bodyTimeout: req.timeoutMs } : {}),
     });
     const headers = new Headers();
     for (const [k, v] of Object.entries(res.headers)) {
@@ -61,6 +68,8 @@ export function dispatcherTransport(dispatcher: Dispatcher): HttpTransport {
     }
     return { status: res.statusCode, headers, body: res.body };
   };
+  send.enforcesTimeouts = true;
+  return send;
 }
 
 /** fetchTransport: an {@link HttpTransport} over a fetch-compatible function (redirects handled by the client). */

@@ -1,6 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { fetch as undiciFetch } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   copyImage,
@@ -116,6 +118,35 @@ describe('pulls through transient faults', () => {
     expect(err.status).toBe(404);
     expect(proxy.seen.slice(before).filter((s) => s.path.includes('/manifests/'))).toHaveLength(1);
   });
+});
+
+describe('stall timeouts measure progress, not duration', () => {
+  const slow = (bytes: Buffer, pieces: number, gapMs: number) => () =>
+    Readable.from(
+      (async function* () {
+        const step = Math.ceil(bytes.length / pieces);
+        for (let i = 0; i < bytes.length; i += step) {
+          await new Promise((r) => setTimeout(r, gapMs));
+          yield bytes.subarray(i, i + step);
+        }
+      })(),
+    );
+  for (const transport of ['default undici Agent', 'injected fetch'] as const) {
+    it(`a slow but steady upload (1.2 s, timeout 400 ms) completes through the ${transport}`, async () => {
+      const c = new RegistryClient({
+        insecure: [registry.host],
+        dockerConfig: false,
+        timeoutMs: 400,
+        retry: { retries: 0 },
+        ...(transport === 'injected fetch' ? { fetch: undiciFetch } : {}),
+      });
+      const l = makeImage([60_000]).layers[0]!;
+      const repo = `${registry.host}/${uniqueRepo('faults')}`;
+      expect(await c.pushBlob(repo, l.desc, slow(l.bytes, 8, 150))).toBe('uploaded');
+      expect(await c.hasBlob(repo, l.desc.digest)).toBe(60_000);
+      await c.close();
+    });
+  }
 });
 
 describe('pushes through transient faults', () => {

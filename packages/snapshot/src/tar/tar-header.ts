@@ -92,12 +92,17 @@ function paxRecord(key: string, value: Buffer): Buffer {
   return Buffer.concat([Buffer.from(`${len} ${key}=`), value, Buffer.from('\n')]);
 }
 
+/** Milliseconds as a PAX time (`seconds[.fraction]`); seconds and nanoseconds are computed apart to stay exact. */
 function formatMtime(ms: number): string {
-  const ns = BigInt(Math.round(ms * 1e6));
-  const neg = ns < 0n;
-  const abs = neg ? -ns : ns;
-  const sec = abs / 1_000_000_000n;
-  const frac = (abs % 1_000_000_000n).toString().padStart(9, '0').replace(/0+$/, '');
+  const neg = ms < 0;
+  const abs = Math.abs(ms);
+  let sec = Math.floor(abs / 1000);
+  let ns = Math.round((abs - sec * 1000) * 1e6);
+  if (ns >= 1e9) {
+    sec += 1;
+    ns -= 1e9;
+  }
+  const frac = String(ns).padStart(9, '0').replace(/0+$/, '');
   return `${neg ? '-' : ''}${sec}${frac ? `.${frac}` : ''}`;
 }
 

@@ -163,6 +163,14 @@ function parsePax(data: Buffer, into: Pax): void {
   }
 }
 
+/** A PAX time (`seconds[.fraction]`) in milliseconds, without the float error of `Number(t) * 1000`. */
+function paxTimeMs(text: string): number {
+  const m = /^(-?)(\d+)(?:\.(\d+))?$/.exec(text);
+  if (!m) throw new SnapshotError('KILN_TAR_INVALID', `malformed PAX time ${JSON.stringify(text)}`);
+  const ms = Number(m[2]) * 1000 + Number((m[3] ?? '').padEnd(9, '0').slice(0, 9)) / 1e6;
+  return m[1] ? -ms : ms;
+}
+
 const TYPES: Record<number, TarEntryType> = {
   48: 'file',
   0: 'file',
@@ -254,7 +262,7 @@ export async function* readTar(stream: Readable | AsyncIterable<Buffer>): AsyncG
       uid: num('uid', parseNumber(block, 108, 8)),
       gid: num('gid', parseNumber(block, 116, 8)),
       size: hasBody ? entrySize : 0,
-      mtimeMs: mtimeText === undefined ? parseNumber(block, 136, 12) * 1000 : Number(mtimeText) * 1000,
+      mtimeMs: mtimeText === undefined ? parseNumber(block, 136, 12) * 1000 : paxTimeMs(mtimeText),
       linkname,
       uname: pax('uname') ?? (ustar ? parseString(block, 265, 32) : ''),
       gname: pax('gname') ?? (ustar ? parseString(block, 297, 32) : ''),

@@ -1,9 +1,6 @@
-import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
-import { mkdtemp, readFile, readlink, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { KilnError } from '../errors.js';
 import type { Executor, RunMount, RunRequest } from '../executor.js';
 import { envObject, runChild } from './child-process.js';
@@ -11,6 +8,14 @@ import { findProgram } from './find-program.js';
 import { MountStubs } from './mount-stubs.js';
 import { resolveInRoot } from './root-path.js';
 import { type RunIdentity, resolveRunUser } from './run-user.js';
+import {
+  type HeldNamespace,
+  identityUserNamespace,
+  namespaceTools,
+  nestedIdentityNamespace,
+  subordinateRange,
+  subordinateUserNamespace,
+} from './user-namespaces.js';
 
 /** Options of {@link namespaceExecutor}; every field has a default. */
 export interface NamespaceExecutorOptions {
@@ -20,6 +25,12 @@ export interface NamespaceExecutorOptions {
   setpriv?: string;
   /** util-linux `unshare`, used as root to create the identity-mapped user namespace. Default: from PATH. */
   unshare?: string;
+  /**
+   * As a non-root caller, use the caller's `/etc/subuid` and `/etc/subgid` ranges (through `newuidmap` and
+   * `newgidmap`, Debian package `uidmap`) when it has some, so `chown` to other ids works. Default `true`;
+   * `false` forces the single-id mapping.
+   */
+  subordinateIds?: boolean;
   /** Hostname inside the sandbox. Default `buildkitsandbox`, the name BuildKit's RUN sees. */
   hostname?: string;
   /** Host file whose content becomes the sandbox's /etc/resolv.conf. Default `/etc/resolv.conf` (empty if missing). */
@@ -47,8 +58,12 @@ const DEFAULT_CAPS = [
   'CAP_AUDIT_WRITE',
 ];
 
-/** The full 32-bit id range mapped onto itself: uids inside the sandbox are the same numbers on the host. */
-const IDENTITY_MAP = '0 0 4294967295\n';
+/** The caller's subordinate uid and gid ranges, when it has both. */
+async function subordinateRanges() {
+  const uids = await subordinateRange('/etc/subuid');
+  const gids = await subordinateRange('/etc/subgid');
+  return uids && gids ? { uids, gids } : undefined;
+}
 
 /**
  * namespaceExecutor runs each RUN chrooted (pivot_root) into `rootfs` with bubblewrap, in new mount, pid, ipc
@@ -96,7 +111,7 @@ async function runInNamespace(
 
   const scratch = await mkdtemp(path.join(tmpdir(), 'kiln-run-'));
   const stubs = new MountStubs(rootfs);
-  let usernsFd: number | undefined;
+  const held: HeldNamespace[] = [];
   try {
     const hostname = opts.hostname ?? 'buildkitsandbox';
     const resolv = path.join(scratch, 'resolv.conf');
@@ -137,17 +152,61 @@ async function runInNamespace(
 
     let file = bwrap;
     let pre: string[] = [];
-    const root = process.getuid?.() === 0;
-    if (root && id.uid === 0) {
+    let fds: number[] = [];
+    const isRoot = id.uid === 0 && id.gid === 0 && id.groups.length === 0;
+    const keepCaps = () => {
       args.push('--cap-drop', 'ALL');
       for (const c of DEFAULT_CAPS) args.push('--cap-add', c);
-    } else if (root) {
-      usernsFd = await identityUserNamespace(findProgram(opts.unshare ?? 'unshare', 'util-linux'), id);
-      args.push('--userns', '4');
+    };
+    const switchUser = () => {
+      pre = ['--reuid', `${id.uid}`, '--regid', `${id.gid}`, ...groupArgs(id), '--', bwrap];
       file = findProgram(opts.setpriv ?? 'setpriv', 'util-linux');
-      pre = ['--reuid', String(id.uid), '--regid', String(id.gid), ...groupArgs(id), '--', bwrap];
+    };
+    if (process.getuid?.() === 0) {
+      if (id.uid === 0) {
+        // Root with other groups: setpriv sets them; no user namespace is needed.
+        keepCaps();
+        if (!isRoot) switchUser();
+      } else {
+        const ns = await identityUserNamespace(
+          findProgram(opts.unshare ?? 'unshare', 'util-linux'),
+          id.uid,
+          id.gid,
+        );
+        held.push(ns);
+        fds = [ns.fd];
+        args.push('--userns', '4');
+        switchUser();
+      }
+    } else if (opts.subordinateIds !== false && (await subordinateRanges())) {
+      const tools = namespaceTools();
+      const ranges = (await subordinateRanges())!;
+      const outer = await subordinateUserNamespace(tools, ranges.uids, ranges.gids);
+      held.push(outer);
+      if (id.uid > outer.maxUid || [id.gid, ...id.groups].some((g) => g > outer.maxGid))
+        throw new KilnError(
+          'KILN_RUN_USERNS',
+          `USER ${req.user} (uid ${id.uid}, gids ${[id.gid, ...id.groups].join(',')}) is outside the ids this user namespace maps (0..${outer.maxUid} / 0..${outer.maxGid}); give the caller larger ranges in /etc/subuid and /etc/subgid`,
+        );
+      if (isRoot) {
+        fds = [outer.fd];
+        args.push('--userns', '4');
+        keepCaps();
+      } else {
+        if (id.uid === 0) keepCaps();
+        else {
+          const inner = await nestedIdentityNamespace(tools, outer, id.uid, id.gid);
+          held.push(inner);
+          fds = [inner.fd];
+          args.push('--userns', '4');
+        }
+        switchUser();
+        pre = [`--user=/proc/${outer.pid}/ns/user`, '--', file, ...pre];
+        file = tools.nsenter;
+      }
     } else {
-      args.push('--unshare-user', '--uid', String(id.uid), '--gid', String(id.gid));
+      // Single-id mode: bubblewrap maps the USER's uid/gid onto the caller's own.
+      args.push('--unshare-user', '--uid', `${id.uid}`, '--gid', `${id.gid}`);
       if (id.uid === 0) for (const c of DEFAULT_CAPS) args.push('--cap-add', c);
     }
     args.push('--json-status-fd', '3', '--', ...req.argv);
@@ -155,7 +214,7 @@ async function runInNamespace(
       file,
       args: [...pre, ...args],
       env: {},
-      fds: usernsFd === undefined ? [] : [usernsFd],
+      fds,
       signal: req.signal,
       stdout: req.stdout,
       stderr: req.stderr,
@@ -171,7 +230,7 @@ async function runInNamespace(
     }
     return { exitCode: status.exitCode };
   } finally {
-    if (usernsFd !== undefined) closeSync(usernsFd);
+    for (const ns of held) ns.close();
     await stubs.cleanup();
     await rm(scratch, { recursive: true, force: true });
   }
@@ -221,35 +280,4 @@ function parseStatus(text: string): { exitCode?: number } {
 async function readImageFile(rootfs: string, file: string): Promise<string | undefined> {
   const at = await resolveInRoot(rootfs, file);
   return at.exists ? readFile(at.host, 'utf8').catch(() => undefined) : undefined;
-}
-
-/**
- * Creates a user namespace owned by `id.uid` (so a process of that uid may join it) in which every id maps to
- * itself, and returns an open descriptor of it. The namespace lives as long as the descriptor; the helper
- * process that created it exits at once.
- */
-async function identityUserNamespace(unshare: string, id: RunIdentity): Promise<number> {
-  const own = await readlink('/proc/self/ns/user');
-  const holder = spawn(unshare, ['--user', '--', 'sleep', '60'], {
-    uid: id.uid,
-    gid: id.gid,
-    env: { PATH: '/usr/bin:/bin' },
-    stdio: 'ignore',
-  });
-  try {
-    const pid = holder.pid;
-    if (pid === undefined) throw new KilnError('KILN_RUN_USERNS', `cannot start ${unshare}`);
-    for (let i = 0; ; i++) {
-      const ns = await readlink(`/proc/${pid}/ns/user`).catch(() => own);
-      if (ns !== own) break;
-      if (i > 2000 || holder.exitCode !== null)
-        throw new KilnError('KILN_RUN_USERNS', `${unshare} --user did not create a user namespace`);
-      await sleep(1);
-    }
-    await writeFile(`/proc/${pid}/uid_map`, IDENTITY_MAP);
-    await writeFile(`/proc/${pid}/gid_map`, IDENTITY_MAP);
-    return openSync(`/proc/${pid}/ns/user`, 'r');
-  } finally {
-    holder.kill('SIGKILL');
-  }
 }

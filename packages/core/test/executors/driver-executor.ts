@@ -45,7 +45,7 @@ export function compiledDriver(): string {
  */
 export function driverExecutor(
   name: string,
-  kind: 'in-place' | 'namespace',
+  kind: 'in-place' | 'namespace' | 'namespace-single-id',
   command: (req: RunRequest, driverDir: string) => { file: string; args: string[] },
 ): Executor {
   return {

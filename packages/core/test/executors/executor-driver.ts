@@ -1,7 +1,8 @@
 /**
  * Runs one request in a child process the test controls (a bubblewrap sandbox for the in-place executor, an
- * unprivileged uid for the namespace executor): `argv[2]` names the executor, `argv[3]` is the request as
- * JSON. Output is streamed, a line on stdin aborts, and the outcome is written as JSON to fd 3. After an
+ * unprivileged uid for the namespace executor): `argv[2]` names the executor (`namespace-single-id` forces
+ * the single-id mapping), `argv[3]` is the request as JSON. Output is streamed, a line on stdin aborts, and
+ * the outcome is written as JSON to fd 3. After an
  * abort it lingers while any other process of its pid namespace survives, so the host-side check sees
  * survivors instead of the sandbox's teardown hiding them.
  */
@@ -25,7 +26,10 @@ const alive = (pid: string) => {
 const others = () =>
   readdirSync('/proc').filter((p) => /^\d+$/.test(p) && Number(p) !== process.pid && p !== '1' && alive(p));
 try {
-  const ex: Executor = kind === 'in-place' ? inPlaceExecutor({ enabled: true }) : namespaceExecutor();
+  const ex: Executor =
+    kind === 'in-place'
+      ? inPlaceExecutor({ enabled: true })
+      : namespaceExecutor({ subordinateIds: kind !== 'namespace-single-id' });
   const res = await ex.run({
     ...req,
     ...(kind === 'in-place' ? { rootfs: '/' } : {}),

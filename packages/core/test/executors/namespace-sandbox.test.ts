@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { RunRequest } from '../../src/executor.js';
 import { namespaceExecutor } from '../../src/executors/namespace-executor.js';
 import { makeBusyboxRootfs, type TestRootfs } from './busybox-rootfs.js';
-import { testRequest } from './test-request.js';
+import { runScript, testRequest } from './test-request.js';
 import { treeState } from './tree-state.js';
 
 /** Behaviour specific to the bubblewrap sandbox, beyond the shared executor contract. */
@@ -21,11 +21,8 @@ describe('namespace executor sandbox', () => {
     fs.dispose();
     rmSync(outside, { recursive: true, force: true });
   });
-  const run = async (script: string, over: Partial<RunRequest> = {}) => {
-    const { req, stdout, stderr } = testRequest(fs.dir, { argv: ['/bin/sh', '-c', script], ...over });
-    const r = await namespaceExecutor().run(req);
-    return { ...r, out: stdout.text, err: stderr.text };
-  };
+  const run = (script: string, over: Partial<RunRequest> = {}) =>
+    runScript(namespaceExecutor(), fs.dir, script, over);
   const capEff = (status: string) => BigInt(`0x${/^CapEff:\s*([0-9a-f]+)/m.exec(status)![1]}`);
   const CAP_CHOWN = 1n << 0n;
   const CAP_SYS_ADMIN = 1n << 21n;

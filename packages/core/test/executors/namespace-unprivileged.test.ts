@@ -15,7 +15,7 @@ import type { RunRequest } from '../../src/executor.js';
 import { makeBusyboxRootfs, type TestRootfs } from './busybox-rootfs.js';
 import { interfaces } from './contract.js';
 import { driverExecutor } from './driver-executor.js';
-import { testRequest } from './test-request.js';
+import { runScript } from './test-request.js';
 import { treeState } from './tree-state.js';
 
 const CALLER = 1000;
@@ -35,7 +35,7 @@ describe.skipIf(process.getuid?.() !== 0)(
   () => {
     let fs: TestRootfs;
     let host: string;
-    const ex = driverExecutor('namespace as uid 1000', 'namespace', (_req, driver) => ({
+    const ex = driverExecutor('namespace as uid 1000', 'namespace-single-id', (_req, driver) => ({
       file: 'setpriv',
       args: ['--reuid', `${CALLER}`, '--regid', `${CALLER}`, '--clear-groups', '--', '/usr/bin/node'].concat(
         path.join(driver, 'test/executors/executor-driver.js'),
@@ -52,11 +52,7 @@ describe.skipIf(process.getuid?.() !== 0)(
       fs.dispose();
       rmSync(host, { recursive: true, force: true });
     });
-    const run = async (script: string, over: Partial<RunRequest> = {}) => {
-      const { req, stdout, stderr } = testRequest(fs.dir, { argv: ['/bin/sh', '-c', script], ...over });
-      const r = await ex.run(req);
-      return { ...r, out: stdout.text, err: stderr.text };
-    };
+    const run = (script: string, over: Partial<RunRequest> = {}) => runScript(ex, fs.dir, script, over);
 
     test('USER root is uid 0 inside, but its files belong to the caller and chown to other ids fails', async () => {
       const r = await run('id -u; touch /tmp/mine; chown 5:5 /tmp/mine 2>/dev/null || echo chown-fails');

@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import type { RunRequest } from '../../src/executor.js';
+import type { Executor, RunRequest } from '../../src/executor.js';
 
 /** A writable that keeps everything written to it, with the time of the first chunk. */
 export class Capture extends Writable {
@@ -29,4 +29,16 @@ export function testRequest(rootfs: string, over: Partial<RunRequest> = {}) {
     ...over,
   };
   return { req, stdout, stderr };
+}
+
+/** Runs `script` with `/bin/sh -c` through `ex` in `rootfs`; returns the status and the captured output. */
+export async function runScript(
+  ex: Executor,
+  rootfs: string,
+  script: string,
+  over: Partial<RunRequest> = {},
+) {
+  const { req, stdout, stderr } = testRequest(rootfs, { argv: ['/bin/sh', '-c', script], ...over });
+  const r = await ex.run(req);
+  return { ...r, out: stdout.text, err: stderr.text };
 }

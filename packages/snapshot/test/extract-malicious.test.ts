@@ -199,6 +199,23 @@ describe('extractLayer rejects or contains malicious layers', () => {
     });
   });
 
+  it('refuses a PAX header claiming gigabytes instead of buffering it', async () => {
+    const { root } = setup();
+    const header = rawTar([{ name: 'x', content: '' }]).subarray(0, 512);
+    header.write('x', 156, 'latin1'); // typeflag: PAX extended header
+    header.write(`${(2 ** 31).toString(8).padStart(11, '0')}\0`, 124, 12, 'latin1');
+    header.fill(0x20, 148, 156);
+    let sum = 0;
+    for (const b of header) sum += b;
+    header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1');
+    const started = process.memoryUsage().rss;
+    await expect(extractLayer(Readable.from([header, Buffer.alloc(4096)]), root)).rejects.toMatchObject({
+      code: 'KILN_TAR_INVALID',
+      message: expect.stringContaining('2147483648 bytes'),
+    });
+    expect(process.memoryUsage().rss - started).toBeLessThan(256 * 2 ** 20);
+  });
+
   it('contains the same attacks on the in-memory file system', async () => {
     const mem = new MemoryFileSystem();
     await mem.mkdir('/host', { mode: 0o755 });

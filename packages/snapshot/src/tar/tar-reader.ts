@@ -79,6 +79,9 @@ class ByteSource {
   }
 }
 
+/** Largest PAX or GNU long-name record accepted (xattrs included); real ones are a few KiB. */
+const MAX_META = 8 * 1024 * 1024;
+
 function truncated(position: number): SnapshotError {
   return new SnapshotError('KILN_TAR_INVALID', `tar stream truncated at byte ${position}`);
 }
@@ -217,6 +220,13 @@ export async function* readTar(stream: Readable | AsyncIterable<Buffer>): AsyncG
     const size = parseNumber(block, 124, 12);
     if (flag === 0x78 || flag === 0x67 || flag === 0x4c || flag === 0x4b) {
       // 'x' PAX, 'g' global PAX, 'L' GNU long name, 'K' GNU long link: metadata for what follows.
+      // They are held in memory, so their size is bounded (a hostile header could claim gigabytes).
+      if (size > MAX_META) {
+        throw new SnapshotError(
+          'KILN_TAR_INVALID',
+          `tar metadata record of ${size} bytes (limit ${MAX_META}) at byte ${start}`,
+        );
+      }
       const data = size > 0 ? await src.read(size) : Buffer.alloc(0);
       if (!data) throw truncated(src.position);
       await src.skip(padding(size));

@@ -96,6 +96,8 @@ export function executorContract(name: string, opts: ExecutorContractOptions): v
 
     test.each([
       ['', '0 0 0'],
+      ['root', '0 0 0 10'],
+      ['0:50', '0 50 50'],
       ['1000', '1000 1000 10 50 1000'],
       ['app', '1000 1000 10 50 1000'],
       ['app:staff', '1000 50 50'],

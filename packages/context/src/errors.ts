@@ -16,7 +16,7 @@ export type ContextErrorCode =
   | 'KILN_CONTEXT_NOT_A_FILE'
   /** A sub-path or git sub-directory that is not a directory. */
   | 'KILN_CONTEXT_NOT_A_DIRECTORY'
-  /** A tar entry, link or sub-path that would leave the context root. */
+  /** A memory-context key that would leave the context root. */
   | 'KILN_CONTEXT_UNSAFE_PATH'
   /** A malformed `.dockerignore` or COPY source pattern. */
   | 'KILN_CONTEXT_BAD_PATTERN'

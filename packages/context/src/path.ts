@@ -18,11 +18,11 @@ export function cleanContextPath(p: string): string {
 }
 
 /**
- * cleanArchivePath: a tar member name cleaned (leading `/` and `./` dropped), or `undefined`
- * when a `..` would climb above the root: such archives are rejected, never clamped, because
- * their intent is unknown.
+ * cleanStrictPath: `p` cleaned like {@link cleanContextPath}, or `undefined` when a `..` would
+ * climb above the root. For paths a program wrote (memory-context keys), where such a path is a
+ * mistake to report rather than something to resolve.
  */
-export function cleanArchivePath(p: string): string | undefined {
+export function cleanStrictPath(p: string): string | undefined {
   const out: string[] = [];
   for (const seg of p.split('/')) {
     if (seg === '' || seg === '.') continue;

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { ContextError } from '../errors.js';
-import { cleanArchivePath } from '../path.js';
+import { cleanStrictPath } from '../path.js';
 import type { ContextEntryType, ContextSource } from '../types.js';
 import { EntryTree } from '../walk/entry-tree.js';
 import { TreeSource } from './tree-source.js';
@@ -35,7 +35,7 @@ export function memoryContext(
 ): ContextSource {
   const tree = new EntryTree<Buffer>();
   for (const [key, spec] of Object.entries(files)) {
-    const path = cleanArchivePath(key);
+    const path = cleanStrictPath(key);
     if (path === undefined)
       throw new ContextError(
         'KILN_CONTEXT_UNSAFE_PATH',

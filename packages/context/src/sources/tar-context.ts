@@ -15,7 +15,7 @@ import { finished } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { extract, type Header as TarHeader } from 'tar-stream';
 import { ContextError } from '../errors.js';
-import { cleanArchivePath } from '../path.js';
+import { cleanContextPath } from '../path.js';
 import type { ContextEntry, ContextSource } from '../types.js';
 import { EntryTree } from '../walk/entry-tree.js';
 import { decompress } from './decompress.js';
@@ -49,8 +49,9 @@ const smallFile = 256 * 1024;
  * up front: entries are indexed, content is kept in memory up to `memoryBytes` and spooled to a
  * temporary file beyond (removed by `close()`).
  *
- * Safety: leading `/` and `./` are dropped from member names; a member whose `..` climbs above
- * the root is `KILN_CONTEXT_UNSAFE_PATH`. Symlink targets are kept verbatim and never followed.
+ * Safety: member names are resolved inside the root as `chroot` would (DESIGN's rule, and what
+ * Docker does with such a context, observed with 20.10): `/abs` is `abs`, `../evil` is `evil`.
+ * Symlink targets are kept verbatim and never followed.
  * Hard links become regular files sharing their target's content. Devices and FIFOs are skipped.
  */
 export async function tarContext(
@@ -125,16 +126,13 @@ async function indexTar(
   signal?.throwIfAborted();
   signal?.addEventListener('abort', onAbort, { once: true });
   let inMemory = 0;
+  /** Names sharing one file through hard links, by name. */
+  const inodes = new Map<string, string[]>();
   try {
     for await (const member of ex) {
       signal?.throwIfAborted();
       const h = member.header;
-      const path = cleanArchivePath(h.name);
-      if (path === undefined)
-        throw new ContextError(
-          'KILN_CONTEXT_UNSAFE_PATH',
-          `tar context ${label}: member ${JSON.stringify(h.name)} points outside the context root`,
-        );
+      const path = cleanContextPath(h.name);
       const meta = headerMeta(h, path);
       if (h.type === 'file' || h.type === 'contiguous-file') {
         const size = h.size ?? 0;
@@ -152,12 +150,22 @@ async function indexTar(
         else if (h.type === 'symlink')
           tree.set({ ...meta, type: 'symlink', size: 0, linkname: h.linkname ?? '' });
         else if (h.type === 'link') {
-          const target = tree.get(cleanArchivePath(h.linkname ?? '') ?? '..');
+          const target = tree.get(cleanContextPath(h.linkname ?? ''));
           if (target?.entry.type !== 'file')
             throw new ContextError(
               'KILN_CONTEXT_TAR_INVALID',
               `tar context ${label}: hard link ${JSON.stringify(h.name)} points to ${JSON.stringify(h.linkname)}, which is not an earlier regular file`,
             );
+          // one inode, many names: the link's header metadata (applied last on extraction) holds
+          // for every name of the file, as Docker's extraction of the context shows
+          const group = inodes.get(target.entry.path) ?? [target.entry.path];
+          group.push(path);
+          for (const name of group) {
+            inodes.set(name, group);
+            const node = tree.get(name);
+            if (node?.entry.type === 'file')
+              node.entry = { ...meta, path: name, type: 'file', size: target.entry.size };
+          }
           tree.set({ ...meta, type: 'file', size: target.entry.size }, target.data);
         }
         // char/block devices, FIFOs and unknown types are not build-context content

@@ -72,8 +72,8 @@ async function subordinateRanges() {
  * read-only from generated files. Mount points missing from the rootfs are created before and removed after
  * the run (see {@link MountStubs}), so the rootfs is left as the command left it. As root, a root USER keeps
  * Docker's default capabilities; any other USER runs in an identity-mapped user namespace (so the files it
- * writes carry its real uid/gid) with its supplementary groups. As a non-root caller, bubblewrap maps only
- * the caller's own uid (see README.md: writes belong to the caller, `chown` fails).
+ * writes carry its real uid/gid) with its supplementary groups. A non-root caller uses its /etc/subuid and
+ * /etc/subgid ranges when it has some, else bubblewrap maps only the caller's own uid (see README.md).
  */
 export function namespaceExecutor(opts: NamespaceExecutorOptions = {}): Executor {
   return {
@@ -137,6 +137,11 @@ async function runInNamespace(
       { target: '/dev', inner: dev, type: 'tmpfs' },
     ];
     for (const m of mounts) {
+      if (m.target === '/')
+        throw new KilnError(
+          'KILN_RUN_MOUNT',
+          `a ${m.type} mount cannot replace the root filesystem (target /)`,
+        );
       const leaf = await mountLeaf(m);
       const parent = placed.findLast((p) => m.target === p.target || m.target.startsWith(`${p.target}/`));
       // Under another mount, the mount point lives in that mount's tmpfs (created by bubblewrap) or in the
@@ -150,71 +155,14 @@ async function runInNamespace(
     args.push('--chdir', cwd, '--clearenv');
     for (const [k, v] of Object.entries(env)) args.push('--setenv', k, v);
 
-    let file = bwrap;
-    let pre: string[] = [];
-    let fds: number[] = [];
-    const isRoot = id.uid === 0 && id.gid === 0 && id.groups.length === 0;
-    const keepCaps = () => {
-      args.push('--cap-drop', 'ALL');
-      for (const c of DEFAULT_CAPS) args.push('--cap-add', c);
-    };
-    const switchUser = () => {
-      pre = ['--reuid', `${id.uid}`, '--regid', `${id.gid}`, ...groupArgs(id), '--', bwrap];
-      file = findProgram(opts.setpriv ?? 'setpriv', 'util-linux');
-    };
-    if (process.getuid?.() === 0) {
-      if (id.uid === 0) {
-        // Root with other groups: setpriv sets them; no user namespace is needed.
-        keepCaps();
-        if (!isRoot) switchUser();
-      } else {
-        const ns = await identityUserNamespace(
-          findProgram(opts.unshare ?? 'unshare', 'util-linux'),
-          id.uid,
-          id.gid,
-        );
-        held.push(ns);
-        fds = [ns.fd];
-        args.push('--userns', '4');
-        switchUser();
-      }
-    } else if (opts.subordinateIds !== false && (await subordinateRanges())) {
-      const tools = namespaceTools();
-      const ranges = (await subordinateRanges())!;
-      const outer = await subordinateUserNamespace(tools, ranges.uids, ranges.gids);
-      held.push(outer);
-      if (id.uid > outer.maxUid || [id.gid, ...id.groups].some((g) => g > outer.maxGid))
-        throw new KilnError(
-          'KILN_RUN_USERNS',
-          `USER ${req.user} (uid ${id.uid}, gids ${[id.gid, ...id.groups].join(',')}) is outside the ids this user namespace maps (0..${outer.maxUid} / 0..${outer.maxGid}); give the caller larger ranges in /etc/subuid and /etc/subgid`,
-        );
-      if (isRoot) {
-        fds = [outer.fd];
-        args.push('--userns', '4');
-        keepCaps();
-      } else {
-        if (id.uid === 0) keepCaps();
-        else {
-          const inner = await nestedIdentityNamespace(tools, outer, id.uid, id.gid);
-          held.push(inner);
-          fds = [inner.fd];
-          args.push('--userns', '4');
-        }
-        switchUser();
-        pre = [`--user=/proc/${outer.pid}/ns/user`, '--', file, ...pre];
-        file = tools.nsenter;
-      }
-    } else {
-      // Single-id mode: bubblewrap maps the USER's uid/gid onto the caller's own.
-      args.push('--unshare-user', '--uid', `${id.uid}`, '--gid', `${id.gid}`);
-      if (id.uid === 0) for (const c of DEFAULT_CAPS) args.push('--cap-add', c);
-    }
+    const launch = await launcher(id, req.user, opts, bwrap, held);
+    args.push(...launch.args);
     args.push('--json-status-fd', '3', '--', ...req.argv);
     const end = await runChild({
-      file,
-      args: [...pre, ...args],
+      file: launch.file,
+      args: [...launch.pre, ...args],
       env: {},
-      fds,
+      fds: launch.fds,
       signal: req.signal,
       stdout: req.stdout,
       stderr: req.stderr,
@@ -234,6 +182,84 @@ async function runInNamespace(
     await stubs.cleanup();
     await rm(scratch, { recursive: true, force: true });
   }
+}
+
+/** How to start bubblewrap for a USER: the program (bwrap, or setpriv/nsenter in front of it), its extra args. */
+interface Launch {
+  file: string;
+  /** Arguments before bubblewrap's own (those of setpriv/nsenter, ending with the bwrap path). */
+  pre: string[];
+  /** Extra bubblewrap arguments (user namespace, capabilities). */
+  args: string[];
+  /** Descriptors passed as fd 4… (the user namespace to join). */
+  fds: number[];
+}
+
+/**
+ * Chooses how the sandbox gets its ids (see README.md): as root, directly (root USER) or through an
+ * identity-mapped user namespace (other USERs); as an ordinary user, through its subordinate ids when it has
+ * some, else bubblewrap's single-id mapping. Namespaces it creates are added to `held` for the caller to close.
+ */
+async function launcher(
+  id: RunIdentity,
+  user: string,
+  opts: NamespaceExecutorOptions,
+  bwrap: string,
+  held: HeldNamespace[],
+): Promise<Launch> {
+  const out: Launch = { file: bwrap, pre: [], args: [], fds: [] };
+  const isRoot = id.uid === 0 && id.gid === 0 && id.groups.length === 0;
+  const keepCaps = () => {
+    out.args.push('--cap-drop', 'ALL');
+    for (const c of DEFAULT_CAPS) out.args.push('--cap-add', c);
+  };
+  const join = (ns: HeldNamespace) => {
+    if (!held.includes(ns)) held.push(ns);
+    out.fds = [ns.fd];
+    out.args.push('--userns', '4');
+  };
+  const switchUser = () => {
+    out.pre = ['--reuid', `${id.uid}`, '--regid', `${id.gid}`, ...groupArgs(id), '--', bwrap];
+    out.file = findProgram(opts.setpriv ?? 'setpriv', 'util-linux');
+  };
+  if (process.getuid?.() === 0) {
+    if (id.uid === 0) {
+      // Root with a group or supplementary groups: setpriv sets them; no user namespace is needed.
+      keepCaps();
+      if (!isRoot) switchUser();
+    } else {
+      join(await identityUserNamespace(findProgram(opts.unshare ?? 'unshare', 'util-linux'), id.uid, id.gid));
+      switchUser();
+    }
+    return out;
+  }
+  const ranges = opts.subordinateIds === false ? undefined : await subordinateRanges();
+  if (!ranges) {
+    // Single-id mode: bubblewrap maps the USER's uid/gid onto the caller's own.
+    out.args.push('--unshare-user', '--uid', `${id.uid}`, '--gid', `${id.gid}`);
+    if (id.uid === 0) for (const c of DEFAULT_CAPS) out.args.push('--cap-add', c);
+    return out;
+  }
+  const tools = namespaceTools();
+  const outer = await subordinateUserNamespace(tools, ranges.uids, ranges.gids);
+  held.push(outer);
+  if (id.uid > outer.maxUid || [id.gid, ...id.groups].some((g) => g > outer.maxGid))
+    throw new KilnError(
+      'KILN_RUN_USERNS',
+      `USER ${user} (uid ${id.uid}, gids ${[id.gid, ...id.groups].join(',')}) is outside the ids this user namespace maps (0..${outer.maxUid} / 0..${outer.maxGid}); give the caller larger ranges in /etc/subuid and /etc/subgid`,
+    );
+  if (isRoot) {
+    join(outer);
+    keepCaps();
+    return out;
+  }
+  if (id.uid === 0) keepCaps();
+  else join(await nestedIdentityNamespace(tools, outer, id.uid, id.gid));
+  switchUser();
+  // setpriv runs inside the outer namespace, where the caller is root and may set any mapped id.
+  out.pre = [`--user=/proc/${outer.pid}/ns/user`, '--', out.file, ...out.pre];
+  out.file = tools.nsenter;
+  return out;
 }
 
 const depth = (p: string) => p.split('/').filter(Boolean).length;

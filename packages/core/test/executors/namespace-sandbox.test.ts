@@ -110,6 +110,12 @@ describe('namespace executor sandbox', () => {
     }
   });
 
+  test('a mount cannot replace the root filesystem', async () => {
+    await expect(run('true', { mounts: [{ type: 'tmpfs', target: '/' }] })).rejects.toMatchObject({
+      code: 'KILN_RUN_MOUNT',
+    });
+  });
+
   test('a missing bubblewrap names the Debian package to install', async () => {
     await expect(
       namespaceExecutor({ bwrap: 'kiln-no-such-bwrap' }).run(testRequest(fs.dir).req),

@@ -9,6 +9,7 @@ export { type Compression, detectCompression, zlibHasZstd } from './layer/compre
 export * from './layer/create-layer.js';
 export { type EntriesFromDirectoryOptions, entriesFromDirectory } from './layer/entries-from-directory.js';
 export type { LayerEntry } from './layer/layer-entry.js';
+export { type LayerMeasure, measureLayer } from './layer/measure-layer.js';
 export * from './layer/media-type.js';
 export { classifyWhiteout, OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from './layer/whiteout.js';
 export * from './overlay/layer-from-overlay-upper.js';

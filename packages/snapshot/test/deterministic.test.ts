@@ -9,6 +9,7 @@ import {
   extractLayer,
   type LayerEntry,
   MemoryFileSystem,
+  measureLayer,
   readTar,
   zlibHasZstd,
 } from '../src/index.js';
@@ -109,6 +110,16 @@ describe('compression and file systems', () => {
     expect(plain.desc.mediaType).toBe('application/vnd.oci.image.layer.v1.tar');
     expect(plain.desc.digest).toBe(plain.desc.diffId);
     expect(z.desc.diffId).toBe(plain.desc.diffId);
+    for (const { desc, bytes } of [z, plain]) {
+      const m = await measureLayer(Readable.from([bytes]));
+      expect(m).toEqual({
+        digest: desc.digest,
+        diffId: desc.diffId,
+        size: desc.size,
+        uncompressedSize: desc.uncompressedSize,
+        compression: desc === z.desc ? 'zstd' : 'none',
+      });
+    }
     for (const bytes of [z.bytes, plain.bytes]) {
       const root = tmpDir('z');
       await extractLayer(Readable.from([bytes]), root);

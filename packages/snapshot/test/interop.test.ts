@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { entriesFromDirectory, extractLayer, type LayerEntry } from '../src/index.js';
+import { entriesFromDirectory, extractLayer, type LayerEntry, measureLayer } from '../src/index.js';
 import { layerBytes } from './helpers/layer-bytes.js';
 import { readOciLayers, writeOciLayout } from './helpers/oci-layout.js';
 import { describeTree, sh, type TreeSpec, tmpDir, writeTree } from './helpers/tree.js';
@@ -36,6 +36,12 @@ describe.skipIf(!asRoot)('interop with umoci, GNU tar and buildah (as root, to c
     const src = tmpDir('src');
     writeTree(src, RICH_TREE);
     const { desc, bytes } = await layerBytes(entriesFromDirectory(src));
+    expect(await measureLayer(Readable.from([bytes]))).toMatchObject({
+      digest: desc.digest,
+      diffId: desc.diffId,
+      size: desc.size,
+      uncompressedSize: desc.uncompressedSize,
+    });
     const layout = path.join(tmpDir('layout'), 'oci');
     writeOciLayout(layout, 'v1', [{ bytes, diffId: desc.diffId, mediaType: desc.mediaType }]);
     const bundle = path.join(tmpDir('bundle'), 'b');

@@ -8,7 +8,7 @@ export type ContextEntryType = 'file' | 'dir' | 'symlink';
  *
  * `path` is POSIX, relative to the context root, cleaned (no leading `/` or `./`, no `..`);
  * the root itself is `.`. `mode` holds the permission bits including setuid/setgid/sticky
- * (`0o7777`), never the file-type bits. `size` is the content length for files and 0 for
+ * (`0o7777`), never the file-type bits; a symlink's is always `0o777`, as on Linux. `size` is the content length for files and 0 for
  * directories and symlinks (tar and `lstat` disagree on symlink sizes, so kiln normalises).
  * `mtime` is in milliseconds. `linkname` is the symlink target exactly as stored.
  */

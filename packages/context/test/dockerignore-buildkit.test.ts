@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { loadDockerignore, matchSources, memoryContext, resolveInContext } from '../src/index.js';
+import { loadDockerignore, matchSources, memoryContext, resolveInContext, tarContext } from '../src/index.js';
+import { craftTar } from './helpers/craft-tar.js';
 
 /**
  * Replays what Docker's BuildKit actually copied for `COPY . /` under 30 `.dockerignore` files
@@ -119,5 +120,24 @@ describe(`<Dockerfile>.dockerignore vs BuildKit (${recording.engine})`, () => {
     const listed: string[] = [];
     for await (const e of ctx.list({ ignore })) listed.push(e.path);
     expect(listed.sort()).toEqual([...copied].sort());
+  });
+});
+
+/** Tar contexts fed to `docker build -`, replayed through tarContext: same names, types, modes, links. */
+describe(`tar contexts vs Docker (${recording.engine})`, () => {
+  type Member = Parameters<typeof craftTar>[0][number];
+  const cases = (
+    recording as unknown as { tarContexts: Record<string, { members: Member[]; copied: string[] }> }
+  ).tarContexts;
+  it.each(Object.entries(cases))('%s', async (_name, { members, copied }) => {
+    const ctx = await tarContext(
+      await craftTar([{ name: 'Dockerfile', content: 'FROM scratch\nCOPY . /out/\n' }, ...members]),
+    );
+    const listed: string[] = [];
+    const kind = { file: 'f', dir: 'd', symlink: 'l' } as const;
+    for await (const e of ctx.list())
+      listed.push(`${e.path} ${e.mode.toString(8)} ${kind[e.type]} ${e.linkname ?? ''}`);
+    await ctx.close?.();
+    expect(listed.sort()).toEqual(copied);
   });
 });

@@ -11,7 +11,7 @@ export interface MemoryFile {
   content?: string | Uint8Array;
   /** Default: `file`, or `symlink` when `linkname` is set. */
   type?: ContextEntryType;
-  /** Permission bits. Default: 0644 for files, 0755 for directories, 0777 for symlinks. */
+  /** Permission bits. Default: 0644 for files, 0755 for directories; symlinks are always 0777, as on Linux. */
   mode?: number;
   /** Default: 0. */
   uid?: number;
@@ -50,7 +50,7 @@ export function memoryContext(
       {
         path,
         type,
-        mode: (f.mode ?? defaultMode) & 0o7777,
+        mode: type === 'symlink' ? 0o777 : (f.mode ?? defaultMode) & 0o7777,
         size: content.length,
         mtime: f.mtime instanceof Date ? f.mtime.getTime() : (f.mtime ?? 0),
         uid: f.uid ?? 0,

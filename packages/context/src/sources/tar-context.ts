@@ -148,7 +148,8 @@ async function indexTar(
         member.resume();
         if (h.type === 'directory') tree.set({ ...meta, type: 'dir', size: 0 });
         else if (h.type === 'symlink')
-          tree.set({ ...meta, type: 'symlink', size: 0, linkname: h.linkname ?? '' });
+          // a symlink's mode is always 0777 on Linux, whatever the header says (Docker extracts it so)
+          tree.set({ ...meta, type: 'symlink', mode: 0o777, size: 0, linkname: h.linkname ?? '' });
         else if (h.type === 'link') {
           const target = tree.get(cleanContextPath(h.linkname ?? ''));
           if (target?.entry.type !== 'file')

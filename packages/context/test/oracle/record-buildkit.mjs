@@ -176,6 +176,53 @@ for (let i = 0; i < fuzzCount; i++) {
 }
 const links = { linkdir: 'docs', 'file-link': 'README.md' };
 
+/** Hand-made archives (tar-stream) fed to `docker build -`: hostile names, links, modes, odd types. */
+const tarCases = {
+  'modes and types': [
+    { name: 'suid', content: 'x', mode: 0o4755 },
+    { name: 'sgid', content: 'x', mode: 0o2750 },
+    { name: 'tmp', type: 'directory', mode: 0o1777 },
+    { name: 'private/key', content: 'k', mode: 0o600 },
+    { name: 'link', type: 'symlink', linkname: '/etc/passwd' },
+    { name: 'fifo', type: 'fifo', mode: 0o644 },
+  ],
+  'climbing names': [
+    { name: '../evil', content: 'e' },
+    { name: 'a/../../b', content: 'b' },
+    { name: '/abs/c', content: 'c' },
+    { name: './d', content: 'd' },
+  ],
+  'hard links': [
+    { name: 'orig', content: 'shared', mode: 0o755 },
+    { name: 'dup', type: 'link', linkname: 'orig', mode: 0o755 },
+    { name: 'sub/dup2', type: 'link', linkname: 'orig', mode: 0o700 },
+  ],
+  'same name twice': [
+    { name: 'f', content: 'first', mode: 0o644 },
+    { name: 'f', content: 'second', mode: 0o600 },
+  ],
+  'implied parents': [{ name: 'x/y/z', content: 'z', mode: 0o640 }],
+};
+
+async function buildTar(members) {
+  const { pack } = await import('tar-stream');
+  const p = pack();
+  const chunks = [];
+  p.on('data', (c) => chunks.push(c));
+  const done = new Promise((r) => p.on('end', r));
+  for (const { content, ...h } of members) {
+    const header = { type: 'file', mode: 0o644, mtime: new Date(0), ...h };
+    await new Promise((res, rej) => {
+      const cb = (err) => (err ? rej(err) : res());
+      if (header.type === 'file') p.entry(header, content ?? '', cb);
+      else p.entry(header, cb);
+    });
+  }
+  p.finalize();
+  await done;
+  return Buffer.concat(chunks);
+}
+
 function walk(root, rel = '') {
   const out = [];
   for (const name of readdirSync(join(root, rel)).sort()) {
@@ -268,6 +315,25 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     );
     result.perDockerfile[dockerfile] = { layout, copied: walk(out) };
     rmSync(dir, { recursive: true, force: true });
+    rmSync(out, { recursive: true, force: true });
+  }
+  // tar contexts on stdin (`docker build - < ctx.tar`): what lands in `COPY . /out/`, with modes
+  result.tarContexts = {};
+  for (const [name, members] of Object.entries(tarCases)) {
+    const out = mkdtempSync(join(tmpdir(), 'kiln-oracle-out-'));
+    const tar = await buildTar([{ name: 'Dockerfile', content: 'FROM scratch\nCOPY . /out/\n' }, ...members]);
+    try {
+      execFileSync(docker, ['build', '--no-cache', '-q', '-o', `type=local,dest=${out}`, '-'], {
+        input: tar,
+        stdio: ['pipe', 'ignore', 'pipe'],
+      });
+      const listed = execFileSync('find', ['.', '-mindepth', '1', '-printf', '%P %m %y %l\\n'], {
+        cwd: join(out, 'out'),
+      });
+      result.tarContexts[name] = { members, copied: listed.toString().split('\n').filter(Boolean).sort() };
+    } catch (e) {
+      result.tarContexts[name] = { members, error: String(e.stderr).trim().split('\n').pop() };
+    }
     rmSync(out, { recursive: true, force: true });
   }
   writeFileSync(join(here, '../fixtures/buildkit-dockerignore.json'), `${JSON.stringify(result, null, 1)}\n`);

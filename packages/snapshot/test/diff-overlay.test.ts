@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import {
+  DEFAULT_IGNORED_PATHS,
   diffDirectories,
   extractLayer,
   type FileStat,
@@ -94,6 +95,28 @@ describe('diffDirectories', () => {
     const applied = await applyToLower(diff.entries);
     expect(describeTree(applied, { skip: skipProc })).toEqual(describeTree(root, { skip: skipProc }));
   });
+
+  it.skipIf(process.getuid?.() !== 0)(
+    'skips mount points (another device) unless sameDevice is false',
+    async () => {
+      const root = tmpDir('mounts');
+      writeTree(root, { 'mnt/.keep': '', 'etc/hosts': 'h', 'proc/x': '' });
+      execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', path.join(root, 'mnt')]);
+      try {
+        const before = await recordTree(root, { ignore: DEFAULT_IGNORED_PATHS });
+        fs.writeFileSync(path.join(root, 'mnt/inside'), 'not in the image');
+        fs.writeFileSync(path.join(root, 'etc/hosts'), 'bind-mounted by the runtime');
+        fs.writeFileSync(path.join(root, 'etc/real'), 'kept');
+        const diff = await diffDirectories(before);
+        expect(diff.added).toEqual(['etc/real']);
+        expect(diff.changed).toEqual(['etc']);
+        const all = await recordTree(root, { sameDevice: false });
+        expect([...all.paths.keys()]).toContain('mnt/inside');
+      } finally {
+        execFileSync('umount', [path.join(root, 'mnt')]);
+      }
+    },
+  );
 
   it('hashes content only for racy files whose metadata did not move', async () => {
     const mem = new MemoryFileSystem();

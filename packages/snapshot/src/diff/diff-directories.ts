@@ -7,6 +7,22 @@ import { EntryMaker } from '../layer/entries-from-directory.js';
 import type { LayerEntry } from '../layer/layer-entry.js';
 import { WHITEOUT_PREFIX } from '../layer/whiteout.js';
 
+/**
+ * Paths a RUN snapshot usually leaves out: kernel file systems and the files a container runtime
+ * bind-mounts per run (Docker does not keep changes to them either). Pass them, plus kiln's own
+ * directory and mounted secrets, as `ignore`.
+ */
+export const DEFAULT_IGNORED_PATHS: readonly string[] = [
+  'proc',
+  'sys',
+  'dev',
+  'run/secrets',
+  'etc/hosts',
+  'etc/hostname',
+  'etc/resolv.conf',
+  'etc/mtab',
+];
+
 /** Options of {@link recordTree}; the diff reuses them. */
 export interface RecordTreeOptions {
   /** Default {@link nodeFileSystem}. */

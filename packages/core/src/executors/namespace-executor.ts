@@ -208,34 +208,30 @@ async function launcher(
   held: HeldNamespace[],
 ): Promise<Launch> {
   const out: Launch = { file: bwrap, pre: [], args: [], fds: [] };
-  const isRoot = id.uid === 0 && id.gid === 0 && id.groups.length === 0;
   const keepCaps = () => {
     out.args.push('--cap-drop', 'ALL');
     for (const c of DEFAULT_CAPS) out.args.push('--cap-add', c);
   };
   const join = (ns: HeldNamespace) => {
-    if (!held.includes(ns)) held.push(ns);
+    held.push(ns);
     out.fds = [ns.fd];
     out.args.push('--userns', '4');
   };
+  // setpriv sets the groups, gid and uid, then execs bubblewrap (root stays root, with its capabilities).
   const switchUser = () => {
     out.pre = ['--reuid', `${id.uid}`, '--regid', `${id.gid}`, ...groupArgs(id), '--', bwrap];
     out.file = findProgram(opts.setpriv ?? 'setpriv', 'util-linux');
   };
   if (process.getuid?.() === 0) {
-    if (id.uid === 0) {
-      // Root with a group or supplementary groups: setpriv sets them; no user namespace is needed.
-      keepCaps();
-      if (!isRoot) switchUser();
-    } else {
+    if (id.uid === 0) keepCaps();
+    else
       join(await identityUserNamespace(findProgram(opts.unshare ?? 'unshare', 'util-linux'), id.uid, id.gid));
-      switchUser();
-    }
+    switchUser();
     return out;
   }
   const ranges = opts.subordinateIds === false ? undefined : await subordinateRanges();
   if (!ranges) {
-    // Single-id mode: bubblewrap maps the USER's uid/gid onto the caller's own.
+    // Single-id mode: bubblewrap maps the USER's uid/gid onto the caller's own; no supplementary groups.
     out.args.push('--unshare-user', '--uid', `${id.uid}`, '--gid', `${id.gid}`);
     if (id.uid === 0) for (const c of DEFAULT_CAPS) out.args.push('--cap-add', c);
     return out;
@@ -243,20 +239,16 @@ async function launcher(
   const tools = namespaceTools();
   const outer = await subordinateUserNamespace(tools, ranges.uids, ranges.gids);
   held.push(outer);
-  if (id.uid > outer.maxUid || [id.gid, ...id.groups].some((g) => g > outer.maxGid))
+  if (id.uid > outer.maxUid || id.groups.some((g) => g > outer.maxGid))
     throw new KilnError(
       'KILN_RUN_USERNS',
-      `USER ${user} (uid ${id.uid}, gids ${[id.gid, ...id.groups].join(',')}) is outside the ids this user namespace maps (0..${outer.maxUid} / 0..${outer.maxGid}); give the caller larger ranges in /etc/subuid and /etc/subgid`,
+      `USER ${user} (uid ${id.uid}, gids ${id.groups.join(',')}) is outside the ids this user namespace maps (0..${outer.maxUid} / 0..${outer.maxGid}); give the caller larger ranges in /etc/subuid and /etc/subgid`,
     );
-  if (isRoot) {
-    join(outer);
-    keepCaps();
-    return out;
-  }
   if (id.uid === 0) keepCaps();
   else join(await nestedIdentityNamespace(tools, outer, id.uid, id.gid));
   switchUser();
-  // setpriv runs inside the outer namespace, where the caller is root and may set any mapped id.
+  // setpriv runs inside the outer namespace, where the caller is root and may take any id it maps; bubblewrap
+  // then runs as root there (root USER) or joins the nested identity-mapped namespace.
   out.pre = [`--user=/proc/${outer.pid}/ns/user`, '--', out.file, ...out.pre];
   out.file = tools.nsenter;
   return out;

@@ -5,7 +5,7 @@ import { parseGroup, parsePasswd } from '../fs/users.js';
 export interface RunIdentity {
   uid: number;
   gid: number;
-  /** Supplementary groups (may be empty). */
+  /** Supplementary groups, the primary gid first (as BuildKit passes them). */
   groups: number[];
 }
 
@@ -14,23 +14,37 @@ export type ImageFileReader = (file: '/etc/passwd' | '/etc/group') => Promise<st
 
 const isId = (s: string) => /^[0-9]+$/.test(s);
 
+/** A user or group given as a number, or the literal `root` (0), which BuildKit's fast path accepts too. */
+const numeric = (s: string) => (s === 'root' ? 0 : isId(s) ? Number(s) : undefined);
+
 /**
- * resolveRunUser turns a Dockerfile `USER` value into ids the way runc's user lookup (used by BuildKit) does:
- * - `''` is root (0:0) with no supplementary groups, and the image's files are not read;
+ * resolveRunUser turns a Dockerfile `USER` value into ids the way BuildKit does (runc's user lookup, then the
+ * primary gid added to the supplementary groups):
+ * - `''` is looked up as uid 0 (so root gets its `/etc/group` memberships), falling back to 0:0;
+ * - `uid:gid` with both numeric (or `root`) is taken as is, without reading the image;
  * - a user name is looked up in the image's `/etc/passwd` (unknown → `KILN_UNKNOWN_USER`); a numeric user is
  *   looked up by uid and, when absent, used as is with gid 0;
  * - without a group, the gid is the passwd entry's and the supplementary groups are every `/etc/group` entry
  *   listing the user's name; with a group (name → `/etc/group`, unknown → `KILN_UNKNOWN_GROUP`; or a number),
- *   that group is the gid and there are no supplementary groups.
+ *   that group is the gid and there are no other supplementary groups;
+ * - `groups` always starts with the primary gid.
  */
 export async function resolveRunUser(user: string, read: ImageFileReader): Promise<RunIdentity> {
-  if (user === '') return { uid: 0, gid: 0, groups: [] };
+  const { uid, gid, sgids } = await lookup(user === '' ? '0' : user, read);
+  return { uid, gid, groups: [...new Set([gid, ...sgids])] };
+}
+
+async function lookup(
+  user: string,
+  read: ImageFileReader,
+): Promise<{ uid: number; gid: number; sgids: number[] }> {
   const colon = user.indexOf(':');
   const name = colon < 0 ? user : user.slice(0, colon);
   const group = colon < 0 ? undefined : user.slice(colon + 1);
   if (name === '') throw new KilnError('KILN_BAD_USER', `invalid USER "${user}": the user part is empty`);
-  if (isId(name) && group !== undefined && isId(group))
-    return { uid: Number(name), gid: Number(group), groups: [] };
+  const fastUid = numeric(name);
+  const fastGid = group === undefined ? undefined : numeric(group);
+  if (fastUid !== undefined && fastGid !== undefined) return { uid: fastUid, gid: fastGid, sgids: [] };
   const passwd = parsePasswd((await read('/etc/passwd')) ?? '');
   const entry = isId(name) ? passwd.find((e) => e.uid === Number(name)) : passwd.find((e) => e.name === name);
   if (!entry && !isId(name))
@@ -40,18 +54,18 @@ export async function resolveRunUser(user: string, read: ImageFileReader): Promi
     );
   const uid = entry?.uid ?? Number(name);
   if (group !== undefined && group !== '') {
-    if (isId(group)) return { uid, gid: Number(group), groups: [] };
+    if (isId(group)) return { uid, gid: Number(group), sgids: [] };
     const g = parseGroup((await read('/etc/group')) ?? '').find((e) => e.name === group);
     if (!g)
       throw new KilnError(
         'KILN_UNKNOWN_GROUP',
         `unable to find group ${group}: no matching entries in the image's /etc/group`,
       );
-    return { uid, gid: g.gid, groups: [] };
+    return { uid, gid: g.gid, sgids: [] };
   }
-  if (!entry) return { uid, gid: 0, groups: [] };
-  const groups = parseGroup((await read('/etc/group')) ?? '')
+  if (!entry) return { uid, gid: 0, sgids: [] };
+  const sgids = parseGroup((await read('/etc/group')) ?? '')
     .filter((g) => g.members.includes(entry.name))
     .map((g) => g.gid);
-  return { uid, gid: entry.gid, groups: [...new Set(groups)] };
+  return { uid, gid: entry.gid, sgids };
 }

@@ -95,7 +95,7 @@ export function executorContract(name: string, opts: ExecutorContractOptions): v
     });
 
     test.each([
-      ['', '0 0 0'],
+      ['', '0 0 0 10'],
       ['root', '0 0 0 10'],
       ['0:50', '0 50 50'],
       ['1000', '1000 1000 10 50 1000'],

@@ -24,6 +24,8 @@ export type ContextErrorCode =
   | 'KILN_CONTEXT_BAD_SPEC'
   /** An http(s) context URL answered with something other than 200. */
   | 'KILN_CONTEXT_HTTP_STATUS'
+  /** A downloaded file whose digest is not the `--checksum` asked for (or a malformed checksum). */
+  | 'KILN_CONTEXT_CHECKSUM'
   /** A git command failed (clone, fetch, checkout). */
   | 'KILN_CONTEXT_GIT_FAILED'
   /** A tar context that cannot be read (truncated, not a tar, decompressor failed). */

@@ -12,4 +12,5 @@ export { type HttpContextOptions, httpContext } from './sources/http-context.js'
 export { type MemoryFile, memoryContext } from './sources/memory-context.js';
 export { subContext } from './sources/sub-context.js';
 export { type TarContextOptions, tarContext } from './sources/tar-context.js';
+export { type DownloadedFile, type DownloadUrlOptions, downloadUrl } from './sources/url-download.js';
 export type { ContextEntry, ContextEntryType, ContextSource, ListOptions, PathFilter } from './types.js';

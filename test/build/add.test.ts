@@ -1,5 +1,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
+import http from 'node:http';
 import path from 'node:path';
 import { build } from '@kiln/core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -112,12 +114,57 @@ describe('ADD', () => {
     expect(tree.find((e) => e.path === 'chowned/pkg/README')).toMatchObject({ uid: 7, gid: 7 });
   });
 
-  test('of a URL says plainly that it is not supported yet', async () => {
-    const ctx = await useTmpContext({
-      Dockerfile: 'FROM scratch\nADD https://example.invalid/file.txt /f\n',
+  test('of a URL downloads the file (0600, root, Last-Modified as its time), checked against --checksum', async () => {
+    const body = 'remote file body\n';
+    const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+    const server = http.createServer((req, res) => {
+      if (req.url === '/moved') {
+        res.writeHead(302, { location: '/files/data.txt' }).end();
+        return;
+      }
+      if (req.url !== '/files/data.txt') {
+        res.writeHead(404).end();
+        return;
+      }
+      res
+        .writeHead(200, {
+          'last-modified': 'Wed, 01 Mar 2023 10:00:00 GMT',
+          'content-type': 'application/octet-stream',
+        })
+        .end(body);
     });
-    await expect(build({ context: ctx, noPush: true })).rejects.toThrow(
-      /Dockerfile:2: .*ADD of a URL is not supported yet/,
-    );
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    try {
+      const ctx = await useTmpContext({
+        Dockerfile: `FROM scratch\nADD ${base}/files/data.txt /dl/\nADD --checksum=${digest} ${base}/moved /named.txt\n`,
+      });
+      await build({ context: ctx, destinations: [`oci:${path.join(ctx, 'out')}:t`] });
+      const tree = await rootfsOf(path.join(ctx, 'out'));
+      expect(tree.find((e) => e.path === 'dl/data.txt')).toMatchObject({
+        type: 'f',
+        mode: '0600',
+        uid: 0,
+        gid: 0,
+        size: body.length,
+      });
+      expect(tree.find((e) => e.path === 'named.txt')).toMatchObject({
+        type: 'f',
+        mode: '0600',
+        size: body.length,
+      });
+      const bad = await useTmpContext({
+        Dockerfile: `FROM scratch\nADD --checksum=sha256:${'0'.repeat(64)} ${base}/files/data.txt /x\n`,
+      });
+      await expect(build({ context: bad, noPush: true })).rejects.toThrow(
+        /Dockerfile:2: .*does not match --checksum/,
+      );
+      const missing = await useTmpContext({ Dockerfile: `FROM scratch\nADD ${base}/nope /x\n` });
+      await expect(build({ context: missing, noPush: true })).rejects.toThrow(
+        /Dockerfile:2: .*\/nope answered HTTP 404/,
+      );
+    } finally {
+      server.close();
+    }
   });
 });

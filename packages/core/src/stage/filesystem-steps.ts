@@ -3,7 +3,7 @@ import { mkdtemp } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type ContextSource, dockerignore, gitContext, type PathFilter } from '@kiln/context';
+import { type ContextSource, dockerignore, downloadUrl, gitContext, type PathFilter } from '@kiln/context';
 import type { AddInstruction, CopyInstruction, WorkdirInstruction } from '@kiln/dockerfile';
 import { extractLayer, readTar } from '@kiln/snapshot';
 import { KilnError } from '../errors.js';
@@ -241,8 +241,25 @@ export async function applyCopy(ctx: StageContext, state: StageState, ins: CopyI
   const local = ins.sources.filter((s) => !(ins.kind === 'add' && (isUrl(s) || isGit(s))));
   const opened: ContextSource[] = [];
   for (const s of ins.sources) {
-    if (ins.kind === 'add' && isUrl(s))
-      throw new KilnError('KILN_UNSUPPORTED', `${ins.original}: ADD of a URL is not supported yet`);
+    if (ins.kind === 'add' && isUrl(s)) {
+      // A remote file: downloaded (checked against --checksum), never unpacked, 0600 like BuildKit's,
+      // with the server's Last-Modified as its time.
+      const dl = await downloadUrl(s, {
+        dir: ctx.workDir,
+        ...(ins.checksum ? { checksum: ins.checksum } : {}),
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
+      });
+      const entry: SourceEntry = {
+        type: 'file',
+        mode: 0o600,
+        uid: 0,
+        gid: 0,
+        size: dl.size,
+        open: () => createReadStream(dl.file),
+      };
+      if (dl.lastModified !== undefined) entry.mtime = dl.lastModified;
+      sources.push({ path: dl.name, entry });
+    }
     if (ins.kind === 'add' && isGit(s)) {
       // The repository's files (without .git unless --keep-git-dir), owned by root like context files.
       const repo = await gitContext(s, {
@@ -255,6 +272,11 @@ export async function applyCopy(ctx: StageContext, state: StageState, ins: CopyI
       sources.push(...(await contextProvider(repo, undefined).match('.', exclude, ins.original)));
     }
   }
+  if (ins.kind === 'add' && ins.checksum && local.length)
+    throw new KilnError(
+      'KILN_BAD_CHECKSUM',
+      `${ins.original}: --checksum applies to URL and git sources only`,
+    );
   if (local.length) {
     const { provider, fromContext } = await providerFor(ctx, ins);
     keepSourceOwner = !fromContext;

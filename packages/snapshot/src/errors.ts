@@ -29,9 +29,7 @@ export type SnapshotErrorCode =
   /** Contradictory or out-of-range options. */
   | 'KILN_OPTIONS_INVALID'
   /** The operation was aborted through its AbortSignal. */
-  | 'KILN_ABORTED'
-  /** A file-index cache file that cannot be parsed. */
-  | 'KILN_INDEX_CACHE_INVALID';
+  | 'KILN_ABORTED';
 
 /** SnapshotError: the error class of every failure this package reports on purpose. */
 export class SnapshotError extends Error {

@@ -155,6 +155,21 @@ describe('buildFileIndex', () => {
     expect(index.get('x')).toMatchObject({ type: 'file', size: 1 });
   });
 
+  it('rebuilds a corrupt cache file instead of trusting it', async () => {
+    const cacheDir = tmpDir('index-cache');
+    const { layers, opens } = await stack([file('a', 'x')]);
+    fs.writeFileSync(
+      path.join(cacheDir, `${layers[0]!.digest.replace(':', '-')}.json`),
+      '{"version":1,"entr',
+    );
+    const index = await buildFileIndex(layers, { cacheDir });
+    expect(opens).toEqual([1]);
+    expect(index.get('a')).toMatchObject({ type: 'file', size: 1 });
+    expect(
+      JSON.parse(fs.readFileSync(path.join(cacheDir, fs.readdirSync(cacheDir)[0]!), 'utf8')).version,
+    ).toBe(1);
+  });
+
   it('re-reads a cached layer when a new capture selects a file whose content was not kept', async () => {
     const { layers, opens } = await stack([dir('etc'), file('etc/group', 'g'), file('etc/passwd', 'p')]);
     await buildFileIndex(layers, { capture: (p) => p === 'etc/passwd' });

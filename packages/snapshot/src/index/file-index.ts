@@ -4,7 +4,6 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { SnapshotError, throwIfAborted } from '../errors.js';
 import { layerPathComponents, MAX_SYMLINKS } from '../extract/root-resolver.js';
-import { isFsError } from '../fs/file-system.js';
 import { decompressAuto } from '../layer/compression.js';
 import { classifyWhiteout } from '../layer/whiteout.js';
 import type { TarEntryType } from '../tar/tar-header.js';
@@ -240,21 +239,24 @@ async function loadSummary(layer: IndexLayer, options: FileIndexOptions): Promis
     try {
       s = JSON.parse(await fsp.readFile(file, 'utf8')) as LayerSummary;
       if (s.version !== 1 || !Array.isArray(s.entries)) throw new Error('unknown format');
-    } catch (e) {
-      if (!isFsError(e, 'ENOENT')) {
-        // A corrupt cache entry is rebuilt rather than trusted.
-        s = undefined;
-      }
+    } catch {
+      // Missing, or corrupt: rebuilt rather than trusted.
+      s = undefined;
     }
   }
   if (!s || missingCapture(s, options.capture)) {
     s = await summarize(layer, options);
     if (options.cacheDir) {
-      await fsp.mkdir(options.cacheDir, { recursive: true });
+      // Best effort: an unwritable cache costs a re-read next time, never a failed build.
       const file = cachePath(options.cacheDir, layer.digest);
       const tmp = `${file}.${randomUUID()}.tmp`;
-      await fsp.writeFile(tmp, JSON.stringify(s));
-      await fsp.rename(tmp, file);
+      try {
+        await fsp.mkdir(options.cacheDir, { recursive: true });
+        await fsp.writeFile(tmp, JSON.stringify(s));
+        await fsp.rename(tmp, file);
+      } catch {
+        await fsp.rm(tmp, { force: true }).catch(() => undefined);
+      }
     }
   }
   memoryCache.set(layer.digest, s);

@@ -75,10 +75,12 @@ async function runInPlace(req: RunRequest, opts: InPlaceExecutorOptions): Promis
       `working directory ${cwd} does not exist; create it (WORKDIR) before RUN`,
     );
   const id = await resolveRunUser(req.user, (file) => readFile(file, 'utf8').catch(() => undefined));
-  // Root whose groups are already right (or a non-root kiln, which cannot change ids anyway) needs no launcher.
-  const rootIds = id.uid === 0 && id.gid === 0 && id.groups.every((g) => g === 0);
-  const ownGroups = process.getgroups?.() ?? [];
-  const direct = rootIds && (process.getuid?.() !== 0 || ownGroups.every((g) => g === 0));
+  // Root whose groups are already exactly right (or a non-root kiln, which cannot change ids anyway) needs
+  // no launcher.
+  const own = process.getgroups?.() ?? [];
+  const sameGroups = own.length === id.groups.length && id.groups.every((g) => own.includes(g));
+  const direct =
+    id.uid === 0 && id.gid === 0 && (process.getuid?.() !== 0 || (process.getgid?.() === 0 && sameGroups));
   const spec = direct
     ? { file: req.argv[0]!, args: req.argv.slice(1), env }
     : {

@@ -5,7 +5,7 @@ import { parseGroup, parsePasswd } from '../fs/users.js';
 export interface RunIdentity {
   uid: number;
   gid: number;
-  /** Supplementary groups, the primary gid first (as BuildKit passes them). */
+  /** Supplementary groups (may be empty; the primary gid is not repeated here). */
   groups: number[];
 }
 
@@ -18,20 +18,21 @@ const isId = (s: string) => /^[0-9]+$/.test(s);
 const numeric = (s: string) => (s === 'root' ? 0 : isId(s) ? Number(s) : undefined);
 
 /**
- * resolveRunUser turns a Dockerfile `USER` value into ids the way BuildKit does (runc's user lookup, then the
- * primary gid added to the supplementary groups):
- * - `''` is looked up as uid 0 (so root gets its `/etc/group` memberships), falling back to 0:0;
- * - `uid:gid` with both numeric (or `root`) is taken as is, without reading the image;
+ * resolveRunUser turns a Dockerfile `USER` value into ids the way the oracle (Docker 20.10's BuildKit, runc's
+ * user lookup) does. Observed there with `id` and /proc/self/status `Groups:`: `''` → 0:0 and no groups;
+ * `root` → 0:0 plus the groups listing root; `4242` (no passwd entry) → 4242:0, no groups; `app` → its passwd
+ * gid plus the groups listing `app` (the primary gid not repeated); `1000:50` → 1000:50, no groups.
+ * - `''`, and `uid:gid` with both numeric (or `root`), are taken as is without reading the image;
  * - a user name is looked up in the image's `/etc/passwd` (unknown → `KILN_UNKNOWN_USER`); a numeric user is
  *   looked up by uid and, when absent, used as is with gid 0;
  * - without a group, the gid is the passwd entry's and the supplementary groups are every `/etc/group` entry
  *   listing the user's name; with a group (name → `/etc/group`, unknown → `KILN_UNKNOWN_GROUP`; or a number),
- *   that group is the gid and there are no other supplementary groups;
- * - `groups` always starts with the primary gid.
+ *   that group is the gid and there are no supplementary groups.
  */
 export async function resolveRunUser(user: string, read: ImageFileReader): Promise<RunIdentity> {
-  const { uid, gid, sgids } = await lookup(user === '' ? '0' : user, read);
-  return { uid, gid, groups: [...new Set([gid, ...sgids])] };
+  if (user === '') return { uid: 0, gid: 0, groups: [] };
+  const { uid, gid, sgids } = await lookup(user, read);
+  return { uid, gid, groups: [...new Set(sgids)] };
 }
 
 async function lookup(

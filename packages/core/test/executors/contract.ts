@@ -95,7 +95,7 @@ export function executorContract(name: string, opts: ExecutorContractOptions): v
     });
 
     test.each([
-      ['', '0 0 0 10'],
+      ['', '0 0 0'],
       ['root', '0 0 0 10'],
       ['0:50', '0 50 50'],
       ['1000', '1000 1000 10 50 1000'],
@@ -108,6 +108,10 @@ export function executorContract(name: string, opts: ExecutorContractOptions): v
       const r = await sh('echo $(id -u) $(id -g) $(id -G | tr " " "\\n" | sort -n)', { user });
       expect(r.err).toBe('');
       expect(r.out.trim()).toBe(want);
+    });
+
+    test('the empty USER has no supplementary groups at all (as the BuildKit oracle showed)', async () => {
+      expect((await sh('grep ^Groups: /proc/self/status')).out.trim()).toBe('Groups:');
     });
 
     test('an unknown user name is refused with the name', async () => {

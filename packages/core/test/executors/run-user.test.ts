@@ -11,24 +11,24 @@ const never = async () => {
   throw new Error('must not read the image');
 };
 
-describe('resolveRunUser (USER → uid, gid, groups, as BuildKit resolves it)', () => {
-  test('the empty USER is uid 0 looked up in the image, and plain 0:0 without one', async () => {
+describe('resolveRunUser (USER → uid, gid, supplementary groups, as the BuildKit oracle resolves it)', () => {
+  test('the empty USER is 0:0 with no groups, without reading the image; root by name gets its memberships', async () => {
+    expect(await resolveRunUser('', never)).toEqual({ uid: 0, gid: 0, groups: [] });
     const rootInWheel = async (f: '/etc/passwd' | '/etc/group') =>
       f === '/etc/passwd' ? 'root:x:0:0::/root:/bin/sh\n' : 'wheel:x:10:root\n';
-    expect(await resolveRunUser('', rootInWheel)).toEqual({ uid: 0, gid: 0, groups: [0, 10] });
-    expect(await resolveRunUser('', async () => undefined)).toEqual({ uid: 0, gid: 0, groups: [0] });
+    expect(await resolveRunUser('root', rootInWheel)).toEqual({ uid: 0, gid: 0, groups: [10] });
   });
   test('a numeric uid takes the first passwd entry with that uid, and its memberships (deduplicated)', async () => {
-    expect(await resolveRunUser('1000', read)).toEqual({ uid: 1000, gid: 1000, groups: [1000, 50, 10] });
+    expect(await resolveRunUser('1000', read)).toEqual({ uid: 1000, gid: 1000, groups: [50, 10] });
   });
   test('an explicit group replaces the primary group and drops the memberships', async () => {
-    expect(await resolveRunUser('app:wheel', read)).toEqual({ uid: 1000, gid: 10, groups: [10] });
-    expect(await resolveRunUser('app:77', read)).toEqual({ uid: 1000, gid: 77, groups: [77] });
+    expect(await resolveRunUser('app:wheel', read)).toEqual({ uid: 1000, gid: 10, groups: [] });
+    expect(await resolveRunUser('app:77', read)).toEqual({ uid: 1000, gid: 77, groups: [] });
   });
   test('a uid with no passwd entry gets gid 0; uid:gid and root:root never read the image', async () => {
-    expect(await resolveRunUser('5555', read)).toEqual({ uid: 5555, gid: 0, groups: [0] });
-    expect(await resolveRunUser('5:6', never)).toEqual({ uid: 5, gid: 6, groups: [6] });
-    expect(await resolveRunUser('root:root', never)).toEqual({ uid: 0, gid: 0, groups: [0] });
+    expect(await resolveRunUser('5555', read)).toEqual({ uid: 5555, gid: 0, groups: [] });
+    expect(await resolveRunUser('5:6', never)).toEqual({ uid: 5, gid: 6, groups: [] });
+    expect(await resolveRunUser('root:root', never)).toEqual({ uid: 0, gid: 0, groups: [] });
   });
   test('unknown names and an empty user part are errors with stable codes', async () => {
     await expect(resolveRunUser('ghost', read)).rejects.toMatchObject({ code: 'KILN_UNKNOWN_USER' });

@@ -129,7 +129,9 @@ async function runInNamespace(
     args.push('--bind', rootfs, '/');
     args.push('--proc', await stubs.ensure('/proc', 'dir'));
     const dev = await stubs.ensure('/dev', 'dir');
-    args.push('--dev', dev, '--perms', '1777', '--tmpfs', `${dev}/shm`);
+    args.push('--dev', dev, '--perms', '1777', '--tmpfs', `${dev}/shm`, '--mqueue', `${dev}/mqueue`);
+    // BuildKit mounts a read-only sysfs; bubblewrap cannot mount a new one, so the host's is bound read-only.
+    args.push('--ro-bind', '/sys', await stubs.ensure('/sys', 'dir'));
     args.push('--ro-bind', resolv, await stubs.ensure('/etc/resolv.conf', 'file'));
     args.push('--ro-bind', hosts, await stubs.ensure('/etc/hosts', 'file'));
     const placed: { target: string; inner: string; type: RunMount['type'] }[] = [

@@ -45,6 +45,33 @@ describe('namespace executor sandbox', () => {
     expect(statSync(path.join(fs.dir, 'tmp/owned'))).toMatchObject({ uid: 4321, gid: 8765 });
   });
 
+  test("/dev, /proc and /sys look like BuildKit's RUN sandbox (plus bubblewrap's /dev/core link)", async () => {
+    const r = await run(
+      'ls /dev | tr "\\n" " "; echo; grep -E " /dev/(mqueue|shm) | /sys " /proc/mounts | cut -d" " -f2,3,4 | cut -d, -f1; echo > /sys/x 2>/dev/null || echo sys-ro',
+    );
+    expect(r.out.split('\n')[0]!.trim().split(' ')).toEqual([
+      'core',
+      'fd',
+      'full',
+      'mqueue',
+      'null',
+      'ptmx',
+      'pts',
+      'random',
+      'shm',
+      'stderr',
+      'stdin',
+      'stdout',
+      'tty',
+      'urandom',
+      'zero',
+    ]);
+    expect(r.out).toContain('/dev/shm tmpfs rw\n');
+    expect(r.out).toContain('/dev/mqueue mqueue rw\n');
+    expect(r.out).toMatch(/\/sys sysfs ro\n/);
+    expect(r.out).toMatch(/sys-ro\n$/);
+  });
+
   test('the hostname is buildkitsandbox and /etc/hosts names it', async () => {
     const r = await run('hostname; grep -c buildkitsandbox /etc/hosts');
     expect(r.out).toBe('buildkitsandbox\n1\n');

@@ -42,6 +42,7 @@ import {
 import { DEFAULT_RETRY, type RetryOptions } from '../transport/retry.js';
 import { BlobUploader } from './blob-uploader.js';
 import { apiHost, type Endpoint, parseRegistryMap } from './endpoint.js';
+import { HashWorker } from './hash-worker.js';
 import { RequestEngine, readAll } from './request-engine.js';
 import { verifiedStream, verifyBytes } from './verified-download.js';
 
@@ -121,6 +122,7 @@ export class RegistryClient {
   readonly #shared: HttpTransport | undefined;
   readonly #map: Record<string, string[]>;
   readonly #uploader: BlobUploader;
+  readonly #hashWorker = new HashWorker();
   /** Upload chunk size (bytes). */
   readonly chunkSize: number;
   /** Largest blob sent in one PUT (bytes). */
@@ -195,8 +197,9 @@ export class RegistryClient {
     });
   }
 
-  /** close: closes the connection pools the client created (never an injected dispatcher). */
+  /** close: closes the connection pools the client created (never an injected dispatcher) and its hash worker. */
   async close(): Promise<void> {
+    await this.#hashWorker.close();
     await Promise.all([...this.#agents.values()].map((a) => a.close()));
     this.#agents.clear();
   }
@@ -525,6 +528,8 @@ export class RegistryClient {
       `${ep.host}/${r.repository}`,
       5,
       signal,
+      // Big blobs are hashed on a worker thread (see HashWorker); small ones are not worth the hop.
+      desc.size >= 1024 * 1024 ? this.#hashWorker.create : undefined,
     );
   }
 

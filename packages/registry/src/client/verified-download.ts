@@ -4,6 +4,7 @@ import { DigestMismatchError } from '../errors.js';
 import { digestAlgorithm } from '../image/digest.js';
 import type { Descriptor } from '../image/manifest.js';
 import { isRetryableError } from '../transport/retry.js';
+import { type BlobHasher, type HasherFactory, inThreadHasher } from './hash-worker.js';
 
 /**
  * Marks a stream made by {@link verifiedStream} with the digest it checks. Such a stream errors
@@ -33,9 +34,17 @@ export function verifiedStream(
   where: string,
   maxResumes = 5,
   signal?: AbortSignal,
+  hasher: HasherFactory = inThreadHasher,
 ): Readable {
   async function* run(): AsyncGenerator<Buffer> {
-    const hash = createHash(digestAlgorithm(desc.digest));
+    const hash = hasher(digestAlgorithm(desc.digest));
+    try {
+      yield* body(hash);
+    } finally {
+      hash.dispose();
+    }
+  }
+  async function* body(hash: BlobHasher): AsyncGenerator<Buffer> {
     let received = 0;
     let resumes = 0;
     let held: Buffer | undefined;
@@ -61,7 +70,8 @@ export function verifiedStream(
               'KILN_SIZE_MISMATCH',
             );
           }
-          hash.update(chunk);
+          const wait = hash.update(chunk);
+          if (wait) await wait;
           if (held) yield held;
           held = chunk;
         }
@@ -89,7 +99,7 @@ export function verifiedStream(
         'KILN_SIZE_MISMATCH',
       );
     }
-    const actual = `${digestAlgorithm(desc.digest)}:${hash.digest('hex')}`;
+    const actual = `${digestAlgorithm(desc.digest)}:${await hash.digest()}`;
     if (actual !== desc.digest) {
       throw new DigestMismatchError(`blob from ${where}`, desc.digest, actual, 'KILN_DIGEST_MISMATCH');
     }

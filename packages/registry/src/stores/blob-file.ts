@@ -39,7 +39,8 @@ export async function writeVerifiedFile(
           yield chunk;
         }
       },
-      createWriteStream(tmp),
+      // 1 MiB buffer: fewer drain round trips than the 16 KiB default for 64 KiB network chunks.
+      createWriteStream(tmp, { highWaterMark: 1024 * 1024 }),
       signal ? { signal } : {},
     );
     if (size !== desc.size) {

@@ -2,7 +2,7 @@ export { type ContextDigests, type ContextDigestsOptions, contextDigests } from 
 export { ContextError, type ContextErrorCode, isContextError } from './errors.js';
 export { DockerignoreMatcher, dockerignore } from './ignore/dockerignore.js';
 export { loadDockerignore } from './ignore/load-dockerignore.js';
-export { type MatchSourcesOptions, matchSources, resolveInContext } from './match-sources.js';
+export { followSource, type MatchSourcesOptions, matchSources, resolveInContext } from './match-sources.js';
 export { type OpenContextOptions, openContext } from './open-context.js';
 export { type DirContextOptions, dirContext } from './sources/dir-context.js';
 export { type GitContextOptions, gitContext } from './sources/git-context.js';

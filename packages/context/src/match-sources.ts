@@ -95,6 +95,25 @@ function tryResolve(index: EntryTree, path: string, followLast: boolean): TreeNo
 }
 
 /**
+ * followSource: the entry a matched COPY/ADD source stands for. BuildKit copies what a source
+ * symlink points to (observed: `COPY file-link /out/` writes a regular file named `file-link`;
+ * a linked directory contributes its contents), so a symlink is resolved inside the context,
+ * chroot-style; a dangling one is `KILN_CONTEXT_NOT_FOUND` naming where it led, in BuildKit's
+ * words (`link -> ../../etc` gives `"/etc": not found`). Other entries are returned unchanged.
+ */
+export async function followSource(
+  source: ContextSource,
+  entry: ContextEntry,
+  opts: MatchSourcesOptions = {},
+): Promise<ContextEntry> {
+  if (entry.type !== 'symlink') return entry;
+  const index = await indexContext(source, opts.ignore);
+  const { node, path } = index.trace(entry.path, true);
+  if (!node) throw new ContextError('KILN_CONTEXT_NOT_FOUND', `"/${path}": not found`);
+  return node.entry;
+}
+
+/**
  * resolveInContext: the entry at `path` with every symlink followed inside the context, as
  * `chroot` would (absolute targets start at the context root, `..` stops there), or `undefined`
  * when the chain ends outside what exists. Core uses it when a COPY source is itself a symlink.

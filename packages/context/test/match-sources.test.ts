@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dockerignore, matchSources, memoryContext, resolveInContext } from '../src/index.js';
+import { dockerignore, followSource, matchSources, memoryContext, resolveInContext } from '../src/index.js';
 
 const ctx = memoryContext({
   'a.txt': 'a',
@@ -80,6 +80,20 @@ describe('matchSources: COPY/ADD sources the way BuildKit resolves them', () => 
 
   it('symlink loops are an error, not a hang', async () => {
     await expect(match('loop-a/x')).rejects.toMatchObject({ code: 'KILN_CONTEXT_NOT_FOUND' });
+  });
+});
+
+describe('followSource', () => {
+  it('gives the target of a symlinked source, and names where a dangling one led', async () => {
+    const [fileLink] = await matchSources(ctx, 'file-link');
+    expect(await followSource(ctx, fileLink!)).toMatchObject({ path: 'a.txt', type: 'file' });
+    const [dir] = await matchSources(ctx, 'dir');
+    expect(await followSource(ctx, dir!)).toBe(dir);
+    const [out] = await matchSources(ctx, 'out-link');
+    await expect(followSource(ctx, out!)).rejects.toMatchObject({
+      code: 'KILN_CONTEXT_NOT_FOUND',
+      message: '"/etc": not found',
+    });
   });
 });
 

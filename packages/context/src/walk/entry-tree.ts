@@ -88,6 +88,14 @@ export class EntryTree<D = never> {
    * only when `followLast`. Returns `undefined` when a component is missing.
    */
   resolve(path: string, followLast: boolean): TreeNode<D> | undefined {
+    return this.trace(path, followLast).node;
+  }
+
+  /**
+   * trace is {@link EntryTree.resolve} that also reports the resolved path: the node's path when
+   * found, else where resolution ended (`link -> ../../etc` gives `etc`), for error messages.
+   */
+  trace(path: string, followLast: boolean): { node?: TreeNode<D>; path: string } {
     const pending = cleanContextPath(path)
       .split('/')
       .filter((s) => s !== '.');
@@ -102,7 +110,10 @@ export class EntryTree<D = never> {
         continue;
       }
       const child = current.children?.get(seg);
-      if (!child) return undefined;
+      const missing = () => ({
+        path: cleanContextPath(joinContextPath(dirPath, [seg, ...pending].join('/'))),
+      });
+      if (!child) return missing();
       if (child.entry.type === 'symlink' && (pending.length > 0 || followLast)) {
         if (++hops > maxSymlinks)
           throw new ContextError('KILN_CONTEXT_NOT_FOUND', `"/${path}": too many levels of symbolic links`);
@@ -114,10 +125,10 @@ export class EntryTree<D = never> {
         pending.unshift(...target.split('/').filter((s) => s !== '' && s !== '.'));
         continue;
       }
-      if (pending.length > 0 && !child.children) return undefined;
+      if (pending.length > 0 && !child.children) return missing();
       current = child;
       dirPath = joinContextPath(dirPath, seg);
     }
-    return current;
+    return { node: current, path: dirPath };
   }
 }

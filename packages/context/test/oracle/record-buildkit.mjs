@@ -150,6 +150,13 @@ const copySources = [
   'somedir/*/temporary.txt',
   '**/*.md',
   'a*',
+  'abslink/*.md',
+  'abslink/keep.md',
+  'abslink',
+  'outlink/passwd',
+  'outlink',
+  'abs-file',
+  '*link',
 ];
 const copyIgnore = ['x.log', 'sub', 'docs/sub'];
 // seeded random COPY sources over the same names
@@ -174,7 +181,13 @@ for (let i = 0; i < fuzzCount; i++) {
   const depth = 1 + (pick([0, 1, 2]) % 3);
   copySources.push(Array.from({ length: depth }, () => pick(copySegments)).join('/'));
 }
-const links = { linkdir: 'docs', 'file-link': 'README.md' };
+const links = {
+  linkdir: 'docs',
+  'file-link': 'README.md',
+  abslink: '/docs',
+  outlink: '../../etc',
+  'abs-file': '/README.md',
+};
 
 /** Hand-made archives (tar-stream) fed to `docker build -`: hostile names, links, modes, odd types. */
 const tarCases = {

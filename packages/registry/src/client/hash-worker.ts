@@ -100,7 +100,13 @@ export class HashWorker {
 
   /** create: a hasher for one stream. */
   readonly create: HasherFactory = (alg) => {
-    const w = this.#ensure();
+    let w: Worker;
+    try {
+      w = this.#ensure();
+    } catch {
+      // No worker threads here (a restricted runtime): hash on this thread instead.
+      return inThreadHasher(alg);
+    }
     const id = this.#next++;
     const sab = new SharedArrayBuffer(RING);
     const ring = new Uint8Array(sab);

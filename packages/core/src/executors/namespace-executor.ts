@@ -180,9 +180,10 @@ async function runInNamespace(
     }
     return { exitCode: status.exitCode };
   } finally {
-    for (const ns of held) ns.close();
+    // The rootfs comes first: whatever else fails, the caller's snapshot must not see our mount points.
     await stubs.cleanup();
     await rm(scratch, { recursive: true, force: true });
+    for (const ns of held) ns.close();
   }
 }
 

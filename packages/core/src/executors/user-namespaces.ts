@@ -28,8 +28,9 @@ export function namespaceTools(): NamespaceTools {
 }
 
 /**
- * A user namespace kept open by a descriptor, plus the process that created it (killed by `close`). The
- * process stays alive while the sandbox starts because `nsenter` reaches the namespace through its pid.
+ * A user namespace kept open by a descriptor, plus the process that created it (killed by `close`, which never
+ * throws). The process stays alive while the sandbox starts because `nsenter` reaches the namespace through
+ * its pid.
  */
 export interface HeldNamespace {
   fd: number;
@@ -74,7 +75,9 @@ async function holdNamespace(
       fd,
       pid,
       close: () => {
-        closeSync(fd);
+        try {
+          closeSync(fd);
+        } catch {}
         kill();
       },
     };

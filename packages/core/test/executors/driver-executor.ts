@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -14,7 +14,7 @@ let compiled: string | undefined;
 /**
  * The driver and the sources it imports, transpiled once per test process to plain JS in a world-readable
  * temp dir (the Node that runs it may be inside a sandbox or an unprivileged uid, and cannot load TypeScript).
- * The directory is left for the OS to clean: it holds only kiln's own code.
+ * Test files using it call {@link disposeCompiledDriver} in `afterAll`.
  */
 export function compiledDriver(): string {
   if (compiled) return compiled;
@@ -37,6 +37,12 @@ export function compiledDriver(): string {
   writeFileSync(path.join(out, 'package.json'), '{"type":"module"}', { mode: 0o644 });
   compiled = out;
   return out;
+}
+
+/** Removes the transpiled driver of this test process. */
+export function disposeCompiledDriver(): void {
+  if (compiled) rmSync(compiled, { recursive: true, force: true });
+  compiled = undefined;
 }
 
 /**

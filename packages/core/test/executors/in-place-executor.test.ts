@@ -1,7 +1,7 @@
-import { describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 import { inPlaceExecutor } from '../../src/executors/in-place-executor.js';
 import { executorContract } from './contract.js';
-import { driverExecutor } from './driver-executor.js';
+import { disposeCompiledDriver, driverExecutor } from './driver-executor.js';
 import { testRequest } from './test-request.js';
 
 /*
@@ -20,6 +20,8 @@ const sandboxedInPlace = driverExecutor('in-place (in a bubblewrap sandbox)', 'i
     ...['/usr/bin/node', '/kiln-driver/test/executors/executor-driver.js'],
   ],
 }));
+
+afterAll(disposeCompiledDriver);
 
 executorContract('in-place', {
   make: () => sandboxedInPlace,

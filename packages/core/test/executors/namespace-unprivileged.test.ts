@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { RunRequest } from '../../src/executor.js';
 import { makeBusyboxRootfs, type TestRootfs } from './busybox-rootfs.js';
 import { interfaces } from './contract.js';
-import { driverExecutor } from './driver-executor.js';
+import { disposeCompiledDriver, driverExecutor } from './driver-executor.js';
 import { runScript } from './test-request.js';
 import { treeState } from './tree-state.js';
 
@@ -50,6 +50,7 @@ describe.skipIf(process.getuid?.() !== 0)(
     });
     afterAll(() => {
       fs.dispose();
+      disposeCompiledDriver();
       rmSync(host, { recursive: true, force: true });
     });
     const run = (script: string, over: Partial<RunRequest> = {}) => runScript(ex, fs.dir, script, over);

@@ -42,7 +42,7 @@ export interface HeldNamespace {
 const IDENTITY_MAP = '0 0 4294967295\n';
 
 /**
- * Starts `file args` (which must end up calling `unshare --user`) and waits until it is in none of the
+ * Starts `file args` (which must end up running `unshare --user -- cat`) and waits until it is in none of the
  * `before` user namespaces (where it starts, and any it enters on the way); then runs `map(pid)` to write its
  * id maps and opens the namespace.
  */
@@ -53,10 +53,12 @@ async function holdNamespace(
   before: string[],
   map: (pid: number) => Promise<void>,
 ): Promise<HeldNamespace> {
+  // The holder is `cat` reading a pipe from us: should kiln die without closing it, cat sees end-of-file and
+  // exits, so no holder outlives kiln.
   const holder: ChildProcess = spawn(file, args, {
     ...spawnIds,
     env: { PATH: '/usr/bin:/bin' },
-    stdio: 'ignore',
+    stdio: ['pipe', 'ignore', 'ignore'],
   });
   const kill = () => holder.kill('SIGKILL');
   try {
@@ -98,7 +100,7 @@ export async function identityUserNamespace(
 ): Promise<HeldNamespace> {
   return holdNamespace(
     unshare,
-    ['--user', '--', 'sleep', 'infinity'],
+    ['--user', '--', 'cat'],
     { uid, gid },
     [await readlink('/proc/self/ns/user')],
     async (pid) => {
@@ -143,7 +145,7 @@ export async function subordinateUserNamespace(
   const me = userInfo();
   const held = await holdNamespace(
     tools.unshare,
-    ['--user', '--', 'sleep', 'infinity'],
+    ['--user', '--', 'cat'],
     {},
     [await readlink('/proc/self/ns/user')],
     async (pid) => {
@@ -171,7 +173,7 @@ export async function nestedIdentityNamespace(
   const gidMap = `0 0 1\n1 1 ${outer.maxGid}\n`;
   return holdNamespace(
     tools.nsenter,
-    [enter, '-S', `${uid}`, '-G', `${gid}`, '--', tools.unshare, '--user', '--', 'sleep', 'infinity'],
+    [enter, '-S', `${uid}`, '-G', `${gid}`, '--', tools.unshare, '--user', '--', 'cat'],
     {},
     [await readlink('/proc/self/ns/user'), await readlink(`/proc/${outer.pid}/ns/user`)],
     async (pid) => {

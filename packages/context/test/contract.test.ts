@@ -14,6 +14,7 @@ import {
   matchSources,
   memoryContext,
   openContext,
+  subContext,
   tarContext,
 } from '../src/index.js';
 import { fixtureFiles, gitRepoOf, removeAll, tarOf, writeTree } from './helpers/fixture-tree.js';
@@ -91,6 +92,19 @@ const sources: Opened[] = [
   },
   { name: 'git smart http', kind: 'git', open: () => gitContext(`${smartHttp.url}/repo.git#v1`) },
   { name: 'http tarball', kind: 'http', open: () => httpContext(`${http.url}/moved`) },
+  {
+    name: 'subContext of a larger memory context',
+    kind: 'memory',
+    open: () =>
+      subContext(
+        memoryContext({
+          ...Object.fromEntries(Object.entries(fixtureFiles()).map(([p, f]) => [`outer/ctx/${p}`, f])),
+          'outer/sibling.txt': 'not in the sub-context',
+          'outer/ctx/../../top.txt': 'x',
+        }),
+        'outer/ctx',
+      ),
+  },
   { name: 'openContext dir://', kind: 'dir', open: () => openContext(`dir://${fixtureDir}`) },
 ];
 

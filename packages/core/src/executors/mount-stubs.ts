@@ -18,7 +18,9 @@ interface TouchedParent {
  * MountStubs creates the empty files and directories a sandbox needs as mount points inside a rootfs the caller
  * will snapshot, and removes them again afterwards, the way BuildKit cleans its mount stubs: a stub is removed
  * only while it is still an empty directory or an empty file, and the mtime of the directory that held it is put
- * back (to the nanosecond, through coreutils `touch`) unless the command itself changed that directory too.
+ * back (to the nanosecond, through coreutils `touch`: Node's utimes takes seconds as a double and loses the
+ * last digits) unless the command itself changed that directory too. Its ctime does change: no user-space
+ * call can restore a ctime.
  * Paths are resolved with {@link resolveInRoot}, so a symlink in the image cannot make us create anything
  * outside the rootfs.
  */

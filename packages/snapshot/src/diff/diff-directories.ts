@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path/posix';
 import { throwIfAborted } from '../errors.js';
-import { type FileKind, type FileStat, type FileSystem, listDir } from '../fs/file-system.js';
+import { type FileStat, type FileSystem, listDir } from '../fs/file-system.js';
 import { nodeFileSystem } from '../fs/node-file-system.js';
 import { EntryMaker } from '../layer/entries-from-directory.js';
 import type { LayerEntry } from '../layer/layer-entry.js';
@@ -40,15 +40,9 @@ export interface RecordTreeOptions {
 }
 
 /** What was recorded about one path. */
-interface Recorded {
-  kind: FileKind;
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  mtimeMs: number;
-  ctimeMs: number;
-  ino: number;
+interface Recorded
+  extends Pick<FileStat, 'kind' | 'mode' | 'uid' | 'gid' | 'size' | 'mtimeMs' | 'ctimeMs' | 'ino'> {
+  /** rdevMajor and rdevMinor in one number. */
   rdev: number;
   linkname?: string;
   /** Content hash, only for files modified so recently that a later change could keep the same mtime. */

@@ -5,6 +5,13 @@ import { type FileStat, type FileSystem, isFsError } from '../fs/file-system.js'
 /** Linux's limit on symlinks followed while resolving one path (MAXSYMLINKS). */
 export const MAX_SYMLINKS = 40;
 
+/** The error for a path whose resolution meets more than {@link MAX_SYMLINKS} symlinks. */
+export function symlinkLoop(entry: string): SnapshotError {
+  return new SnapshotError('KILN_SYMLINK_LOOP', `more than ${MAX_SYMLINKS} symlinks while resolving a path`, {
+    entry,
+  });
+}
+
 /**
  * Splits a layer path into clean components. A leading `/` or `./` is dropped (the path is
  * relative to the image root, as GNU tar and containerd treat it); `..` components are
@@ -99,13 +106,7 @@ export class RootResolver {
         });
       }
       if (++links > MAX_SYMLINKS) {
-        throw new SnapshotError(
-          'KILN_SYMLINK_LOOP',
-          `more than ${MAX_SYMLINKS} symlinks while resolving a path`,
-          {
-            entry,
-          },
-        );
+        throw symlinkLoop(entry);
       }
       const target = await this.fs.readlink(this.host(cur));
       cur.pop();
@@ -134,13 +135,7 @@ export class RootResolver {
       const stat = await this.lstat(full);
       if (!followFinal || stat?.kind !== 'symlink') return { components: full, stat };
       if (++links > MAX_SYMLINKS) {
-        throw new SnapshotError(
-          'KILN_SYMLINK_LOOP',
-          `more than ${MAX_SYMLINKS} symlinks while resolving a path`,
-          {
-            entry,
-          },
-        );
+        throw symlinkLoop(entry);
       }
       const target = await this.fs.readlink(this.host(full));
       parts = target.startsWith('/') ? target.split('/') : [...dir, ...target.split('/')];

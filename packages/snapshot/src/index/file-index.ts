@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { SnapshotError, throwIfAborted } from '../errors.js';
-import { layerPathComponents, MAX_SYMLINKS } from '../extract/root-resolver.js';
+import { throwIfAborted } from '../errors.js';
+import { layerPathComponents, MAX_SYMLINKS, symlinkLoop } from '../extract/root-resolver.js';
 import { decompressAuto } from '../layer/compression.js';
 import { classifyWhiteout } from '../layer/whiteout.js';
 import type { TarEntryType } from '../tar/tar-header.js';
@@ -129,10 +129,7 @@ export class FileIndex {
       if (!child) return last ? { path: [...cur, part].join('/'), entry: undefined } : undefined;
       if (child.entry.type === 'symlink' && (!last || followFinal)) {
         if (++links > MAX_SYMLINKS) {
-          throw new SnapshotError(
-            'KILN_SYMLINK_LOOP',
-            `more than ${MAX_SYMLINKS} symlinks resolving /${splitPath(p).join('/')}`,
-          );
+          throw symlinkLoop(`/${splitPath(p).join('/')}`);
         }
         const target = child.entry.linkname;
         if (target.startsWith('/')) {

@@ -171,8 +171,9 @@ export function executorContract(name: string, opts: ExecutorContractOptions): v
       });
       const p = ex.run(req);
       const failed = p.catch((e: unknown) => e);
-      while (!stdout.text.includes('started')) await new Promise((r) => setTimeout(r, 20));
-      expect(sleepers()).not.toEqual([]);
+      // Both sleeps must be running (exec'd, not just forked) before the abort.
+      while (!stdout.text.includes('started') || sleepers().length < 2)
+        await new Promise((r) => setTimeout(r, 20));
       ac.abort();
       expect(await failed).toBeInstanceOf(Error);
       for (let i = 0; i < 50 && sleepers().length > 0; i++) await new Promise((r) => setTimeout(r, 20));

@@ -187,5 +187,11 @@ describe('createLayer edge cases', () => {
       open: () => Readable.from([randomBytes(1 << 20)]),
     };
     await expect(createLayer([big], { out, compression: 'none' })).rejects.toThrow(/ENOSPC/);
+    // A failure after the last write (on end) is reported too, not waited for forever.
+    const failsOnFinal = new Writable({
+      write: (_c, _e, cb) => cb(),
+      final: (cb) => cb(new Error('EIO on close')),
+    });
+    await expect(createLayer([big], { out: failsOnFinal })).rejects.toThrow(/EIO on close/);
   });
 });

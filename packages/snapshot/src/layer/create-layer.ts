@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { once } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { SnapshotError, throwIfAborted } from '../errors.js';
 import { BLOCK, END_OF_ARCHIVE, encodeTarHeader, padding, type TarHeader } from '../tar/tar-header.js';
 import { type Compression, compressor } from './compression.js';
@@ -242,9 +243,11 @@ export async function createLayer(
     throw failure ?? e;
   }
   try {
+    if (failure) throw failure;
     if (options.end !== false) {
       out.end();
-      if (!out.writableFinished) await once(out, 'finish');
+      // finished() also settles for a stream that already failed, where 'finish' never comes.
+      await finished(out, { readable: false });
     }
     if (failure) throw failure;
   } finally {

@@ -165,8 +165,11 @@ export function executorContract(name: string, opts: ExecutorContractOptions): v
 
     test('aborting kills the command and everything it started', async () => {
       const ac = new AbortController();
+      // Marker durations unique to this run, so parallel test files cannot see each other's sleeps.
+      const marks = [1, 2].map(() => 100_000 + Math.floor(Math.random() * 800_000));
+      const sleepers = () => markedSleeps(marks);
       const { req, stdout } = testRequest(fs.dir, {
-        argv: ['/bin/sh', '-c', 'sleep 7171 & sleep 7272 & echo started; wait'],
+        argv: ['/bin/sh', '-c', `sleep ${marks[0]} & sleep ${marks[1]} & echo started; wait`],
         signal: ac.signal,
       });
       const p = ex.run(req);
@@ -258,13 +261,13 @@ export function executorContract(name: string, opts: ExecutorContractOptions): v
   });
 }
 
-/** Host pids of the marker sleeps the abort case starts. */
-function sleepers(): number[] {
+/** Host pids of `sleep <mark>` processes. */
+function markedSleeps(marks: number[]): number[] {
   const out: number[] = [];
   for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
     try {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (/^sleep\0(7171|7272)\0/.test(cmd)) out.push(Number(pid));
+      if (marks.some((m) => cmd === `sleep\0${m}\0`)) out.push(Number(pid));
     } catch {}
   }
   return out;

@@ -206,36 +206,26 @@ async function main() {
       const client = new RegistryClient({ insecure: [kilnReg.host], dockerConfig: false });
       const kref = `${kilnReg.host}/bench/img:1`;
       const sref = `${skopeoReg.host}/bench/img:1`;
-      t.kilnPush.push(
-        await time(() => copyImage(new OciLayout(src, 'bench'), new RegistryImage(client, kref))),
-      );
-      t.skopeoPush.push(
-        await time(() =>
-          run('skopeo', [
-            'copy',
-            '--quiet',
-            '--dest-tls-verify=false',
-            `oci:${src}:bench`,
-            `docker://${sref}`,
-          ]),
-        ),
-      );
       const kdir = join(work, 'kiln-pulled');
       const sdir = join(work, 'skopeo-pulled');
-      t.kilnPull.push(
-        await time(() => copyImage(new RegistryImage(client, kref), new OciLayout(kdir, 'bench'))),
-      );
-      t.skopeoPull.push(
-        await time(() =>
-          run('skopeo', [
-            'copy',
-            '--quiet',
-            '--src-tls-verify=false',
-            `docker://${sref}`,
-            `oci:${sdir}:bench`,
-          ]),
-        ),
-      );
+      const kilnPush = () => copyImage(new OciLayout(src, 'bench'), new RegistryImage(client, kref));
+      const skopeoPush = () =>
+        run('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${src}:bench`, `docker://${sref}`]);
+      const kilnPull = () => copyImage(new RegistryImage(client, kref), new OciLayout(kdir, 'bench'));
+      const skopeoPull = () =>
+        run('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${sref}`, `oci:${sdir}:bench`]);
+      // Alternate which tool goes first, so neither always runs right after the other's burst.
+      if (round % 2 === 0) {
+        t.kilnPush.push(await time(kilnPush));
+        t.skopeoPush.push(await time(skopeoPush));
+        t.kilnPull.push(await time(kilnPull));
+        t.skopeoPull.push(await time(skopeoPull));
+      } else {
+        t.skopeoPush.push(await time(skopeoPush));
+        t.kilnPush.push(await time(kilnPush));
+        t.skopeoPull.push(await time(skopeoPull));
+        t.kilnPull.push(await time(kilnPull));
+      }
       await client.close();
       await rm(kdir, { recursive: true });
       await rm(sdir, { recursive: true });

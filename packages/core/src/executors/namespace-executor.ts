@@ -21,9 +21,10 @@ import {
 export interface NamespaceExecutorOptions {
   /** bubblewrap binary. Default: `bwrap` from PATH (Debian package `bubblewrap`). */
   bwrap?: string;
-  /** util-linux `setpriv`, used as root to give a non-root USER its supplementary groups. Default: from PATH. */
+  /** util-linux `setpriv`, which sets the USER's uid, gid and supplementary groups before bubblewrap starts. */
   setpriv?: string;
-  /** util-linux `unshare`, used as root to create the identity-mapped user namespace. Default: from PATH. */
+  /** util-linux `unshare`, used as root to create the identity-mapped user namespace. Default: from PATH. (As
+   * an ordinary user, `unshare`, `nsenter`, `newuidmap` and `newgidmap` are always taken from PATH.) */
   unshare?: string;
   /**
    * As a non-root caller, use the caller's `/etc/subuid` and `/etc/subgid` ranges (through `newuidmap` and

@@ -4,7 +4,7 @@ import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { isVerifiedFor, verifiedStream } from '../client/verified-download.js';
 import { DigestMismatchError, ImageError } from '../errors.js';
-import { type Digest, digestAlgorithm, digestHex, sha256Digest } from '../image/digest.js';
+import { type Digest, digestAlgorithm, digestHex, isDigest, sha256Digest } from '../image/digest.js';
 import {
   type Descriptor,
   type ImageConfig,
@@ -13,7 +13,7 @@ import {
   serializeJson,
 } from '../image/manifest.js';
 import { MediaType } from '../image/media-types.js';
-import { parseReference } from '../reference/reference.js';
+import { makeReference, parseReference } from '../reference/reference.js';
 import { tempPath } from './blob-file.js';
 import type {
   ImageStore,
@@ -355,20 +355,22 @@ export class DockerArchive implements ImageStore {
     return parsed.digest;
   }
 
+  /**
+   * The RepoTags entry (`name:tag`, Docker's familiar form) for a put: a bare tag applies to the
+   * store's own reference (`DockerArchive(f, 'me/app')` + `'2'` → `me/app:2`); a full reference is
+   * used as is; without either, the store's reference (tag `latest` when it has none).
+   */
   #repoTag(tagOrDigest: string | undefined): string | undefined {
     const t = tagOrDigest ?? this.reference;
-    if (!t || t.startsWith('sha256:')) return undefined;
-    const full = /[/:]/.test(t)
-      ? t
-      : this.reference && /[/]|:/.test(this.reference)
-        ? `${this.reference.replace(/:[^:/]+$/, '')}:${t}`
-        : `${t}`;
+    if (!t || isDigest(t)) return undefined;
     try {
-      const r = parseReference(full);
-      return `${r
-        .familiar()
-        .replace(/@.*$/, '')
-        .replace(/:[^:/]+$/, '')}:${r.tag ?? 'latest'}`;
+      let ref = parseReference(t);
+      if (tagOrDigest !== undefined && this.reference && /^[\w][\w.-]{0,127}$/.test(tagOrDigest)) {
+        const base = parseReference(this.reference);
+        ref = makeReference({ registry: base.registry, repository: base.repository, tag: tagOrDigest });
+      }
+      const name = makeReference({ registry: ref.registry, repository: ref.repository }).familiar();
+      return `${name}:${ref.tag ?? 'latest'}`;
     } catch {
       throw new ImageError(
         'KILN_STORE_INVALID',

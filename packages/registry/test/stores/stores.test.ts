@@ -157,6 +157,21 @@ describe('DockerArchive', () => {
     await r.close();
   });
 
+  it.each([
+    ['me/app', '2', 'me/app:2'],
+    ['me/app:1', '2', 'me/app:2'],
+    ['busybox', undefined, 'busybox:latest'],
+    ['docker.io/library/busybox:1.36', undefined, 'busybox:1.36'],
+    [undefined, 'other/name:tag', 'other/name:tag'],
+    ['reg.test:5000/x', 'v1', 'reg.test:5000/x:v1'],
+  ])('RepoTags for reference %s and put %s is %s', async (reference, tag, expected) => {
+    const file = join(dir, 'rt.tar');
+    const w = new DockerArchive(file, reference);
+    await writeImage(w, makeImage([1]), tag);
+    await w.close();
+    expect((await new DockerArchive(file).archiveManifest())[0]!.RepoTags).toEqual([expected]);
+  });
+
   it('close() without a manifest fails and leaves no file', async () => {
     const file = join(dir, 'empty.tar');
     const w = new DockerArchive(file, 'a:b');

@@ -30,7 +30,7 @@ export interface ChildEnd {
 const TAIL = 4096;
 
 /**
- * runChild spawns `spec.file` in its own process group with exactly `spec.env`, stdin from /dev/null, streams
+ * runChild spawns `spec.file` in its own process group with exactly `spec.env`, umask 022, stdin from /dev/null, streams
  * stdout/stderr to the given writables as they come (never ending them), and resolves once the child has
  * exited and its output is drained. Aborting `spec.signal` SIGKILLs the process group and rejects with
  * `KILN_RUN_ABORTED` once the child is gone.
@@ -42,7 +42,15 @@ export function runChild(spec: ChildSpec): Promise<ChildEnd> {
       return;
     }
     const stdio: StdioOptions = ['ignore', 'pipe', 'pipe', 'pipe', ...(spec.fds ?? [])];
-    const child = spawn(spec.file, spec.args, { env: spec.env, cwd: spec.cwd, stdio, detached: true });
+    // RUN commands get umask 022 whatever kiln's own is, as runc (BuildKit) gives them. spawn is synchronous,
+    // so the process-wide umask is changed only for the instant of the fork.
+    const umask = process.umask(0o022);
+    let child: ReturnType<typeof spawn>;
+    try {
+      child = spawn(spec.file, spec.args, { env: spec.env, cwd: spec.cwd, stdio, detached: true });
+    } finally {
+      process.umask(umask);
+    }
     let status = '';
     let tail = '';
     (child.stdio[3] as Readable).on('data', (b: Buffer) => (status += b.toString('utf8')));

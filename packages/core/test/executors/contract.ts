@@ -89,6 +89,15 @@ export function executorContract(name: string, opts: ExecutorContractOptions): v
       }
     });
 
+    test("the umask is 022 whatever kiln's own umask is", async () => {
+      const saved = process.umask(0o077);
+      try {
+        expect((await sh('umask')).out.trim()).toBe('0022');
+      } finally {
+        process.umask(saved);
+      }
+    });
+
     test('runs in the requested cwd; a missing cwd is refused', async () => {
       expect((await run({ argv: ['/bin/pwd'], cwd: '/work' })).out).toBe('/work\n');
       await expect(run({ argv: ['/bin/pwd'], cwd: '/no/such/dir' })).rejects.toThrow(/\/no\/such\/dir/);

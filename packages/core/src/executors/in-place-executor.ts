@@ -3,6 +3,7 @@ import path from 'node:path';
 import { KilnError } from '../errors.js';
 import type { Executor, RunRequest } from '../executor.js';
 import { envObject, runChild } from './child-process.js';
+import { InPlaceMounts } from './in-place-mounts.js';
 import { resolveRunUser } from './run-user.js';
 
 /** Options of {@link inPlaceExecutor}. */
@@ -37,8 +38,8 @@ for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(s, () => c.kill(s));
  * to be created unless `opts.enabled === true` or `KILN_IN_PLACE=1` is set, and refuses any rootfs but `/`.
  * It runs the command in its own process group with exactly the requested environment and cwd; a non-root
  * USER (resolved from `/etc/passwd` and `/etc/group`) needs kiln to run as root. It provides no isolation:
- * no namespaces, no /proc or /dev of its own, no `network: 'none'`, and no `RUN --mount` (rejected with
- * `KILN_RUN_UNSUPPORTED`).
+ * no namespaces, no /proc or /dev of its own, no `network: 'none'` (rejected with `KILN_RUN_UNSUPPORTED`);
+ * `RUN --mount` is emulated by placing copies at the targets ({@link InPlaceMounts}).
  */
 export function inPlaceExecutor(opts: InPlaceExecutorOptions = {}): Executor {
   if (opts.enabled !== true && process.env.KILN_IN_PLACE !== '1')
@@ -53,27 +54,12 @@ async function runInPlace(req: RunRequest, opts: InPlaceExecutorOptions): Promis
   if (req.rootfs !== '/')
     throw new KilnError('KILN_RUN_ROOTFS', `the in-place executor runs in "/" only, not in ${req.rootfs}`);
   if (req.argv.length === 0) throw new KilnError('KILN_RUN_EMPTY', 'RUN has no command to execute');
-  if (req.mounts.length > 0)
-    throw new KilnError(
-      'KILN_RUN_UNSUPPORTED',
-      `the in-place executor cannot provide RUN --mount (type=${req.mounts[0]!.type} at ${req.mounts[0]!.target}); use the namespace executor`,
-    );
   if (req.network === 'none')
     throw new KilnError(
       'KILN_RUN_UNSUPPORTED',
       'the in-place executor cannot isolate the network (RUN --network=none); use the namespace executor',
     );
   const env = envObject(req.env);
-  const cwd = path.posix.resolve('/', req.cwd || '/');
-  const isDir = await stat(cwd).then(
-    (s) => s.isDirectory(),
-    () => false,
-  );
-  if (!isDir)
-    throw new KilnError(
-      'KILN_RUN_CWD_MISSING',
-      `working directory ${cwd} does not exist; create it (WORKDIR) before RUN`,
-    );
   const id = await resolveRunUser(req.user, (file) => readFile(file, 'utf8').catch(() => undefined));
   // Root whose groups are already exactly right (or a non-root kiln, which cannot change ids anyway) needs
   // no launcher.
@@ -88,6 +74,22 @@ async function runInPlace(req: RunRequest, opts: InPlaceExecutorOptions): Promis
         args: ['-e', LAUNCHER, JSON.stringify([req.argv, env, id.groups, id.gid, id.uid])],
         env: {},
       };
-  const end = await runChild({ ...spec, cwd, signal: req.signal, stdout: req.stdout, stderr: req.stderr });
-  return { exitCode: end.exitCode };
+  const mounts = new InPlaceMounts();
+  try {
+    await mounts.place(req.mounts);
+    const cwd = path.posix.resolve('/', req.cwd || '/');
+    const isDir = await stat(cwd).then(
+      (s) => s.isDirectory(),
+      () => false,
+    );
+    if (!isDir)
+      throw new KilnError(
+        'KILN_RUN_CWD_MISSING',
+        `working directory ${cwd} does not exist; create it (WORKDIR) before RUN`,
+      );
+    const end = await runChild({ ...spec, cwd, signal: req.signal, stdout: req.stdout, stderr: req.stderr });
+    return { exitCode: end.exitCode };
+  } finally {
+    await mounts.remove();
+  }
 }

@@ -12,6 +12,8 @@ interface TouchedParent {
   host: string;
   before: bigint;
   afterStub?: bigint;
+  /** Set by settle() when the command changed the directory: the mtime the command left. */
+  commandTime?: bigint;
 }
 
 /**
@@ -28,6 +30,7 @@ export class MountStubs {
   readonly #root: string;
   readonly #created: { host: string; dir: boolean }[] = [];
   readonly #parents = new Map<string, TouchedParent>();
+  #settled = false;
 
   constructor(root: string) {
     this.#root = root;
@@ -39,17 +42,43 @@ export class MountStubs {
    */
   async ensure(target: string, leaf: 'dir' | 'file'): Promise<string> {
     const r = await resolveInRoot(this.#root, target, async (step, last) => {
-      const parent = path.dirname(step.host);
-      if (!this.#parents.has(parent) && !this.#created.some((c) => c.host === parent))
-        this.#parents.set(parent, { host: parent, before: (await stat(parent, { bigint: true })).mtimeNs });
-      if (last && leaf === 'file') await writeFile(step.host, '', { flag: 'wx', mode: 0o644 });
-      else await mkdir(step.host, { mode: 0o755 });
-      this.#created.push({ host: step.host, dir: !(last && leaf === 'file') });
-      const p = this.#parents.get(parent);
-      if (p) p.afterStub = (await stat(parent, { bigint: true })).mtimeNs;
+      const dir = !(last && leaf === 'file');
+      await this.change(path.dirname(step.host), () =>
+        dir ? mkdir(step.host, { mode: 0o755 }) : writeFile(step.host, '', { flag: 'wx', mode: 0o644 }),
+      );
+      this.#created.push({ host: step.host, dir });
       return true;
     });
     return r.inner;
+  }
+
+  /**
+   * Runs `op`, one of our own changes to the entries of directory `parent` (a host path), so that cleanup can
+   * tell it from the command's: the directory's mtime before our first change is what cleanup restores.
+   */
+  async change<T>(parent: string, op: () => Promise<T>): Promise<T> {
+    const mine = this.#created.some((c) => c.host === parent);
+    if (!mine && !this.#parents.has(parent))
+      this.#parents.set(parent, { host: parent, before: (await stat(parent, { bigint: true })).mtimeNs });
+    const out = await op();
+    const p = this.#parents.get(parent);
+    if (p) p.afterStub = (await stat(parent, { bigint: true })).mtimeNs;
+    return out;
+  }
+
+  /**
+   * Records, right after the command ended, which parents the command itself changed; call it before undoing
+   * further changes of our own (through {@link change}) ahead of {@link cleanup}.
+   */
+  async settle(): Promise<void> {
+    this.#settled = true;
+    for (const p of this.#parents.values()) {
+      const now = await stat(p.host, { bigint: true }).then(
+        (s) => s.mtimeNs,
+        () => undefined,
+      );
+      if (now !== p.afterStub) p.commandTime = now;
+    }
   }
 
   /** Host paths created so far (for diagnostics and tests). */
@@ -59,15 +88,7 @@ export class MountStubs {
 
   /** Removes the stubs (deepest first) and restores their parents' mtimes. Never throws for a kept stub. */
   async cleanup(): Promise<void> {
-    const seen = new Map<string, bigint | undefined>();
-    for (const p of this.#parents.values())
-      seen.set(
-        p.host,
-        await stat(p.host, { bigint: true }).then(
-          (s) => s.mtimeNs,
-          () => undefined,
-        ),
-      );
+    if (!this.#settled) await this.settle();
     for (const c of [...this.#created].reverse()) {
       if (c.dir) await rmdir(c.host).catch(() => undefined);
       else {
@@ -77,13 +98,13 @@ export class MountStubs {
     }
     this.#created.length = 0;
     for (const p of this.#parents.values()) {
-      const now = seen.get(p.host);
-      if (now === undefined) continue;
-      // Unchanged since we added the stub: the command did not touch this directory, so give it back its
-      // original time; otherwise keep the time the command's own change gave it.
-      await setMtimeNs(p.host, now === p.afterStub ? p.before : now);
+      if (!(await stat(p.host).catch(() => undefined))) continue;
+      // Unchanged by the command: give the directory back its original time; otherwise keep the command's.
+      const time = p.commandTime ?? p.before;
+      await setMtimeNs(p.host, time).catch(() => undefined);
     }
     this.#parents.clear();
+    this.#settled = false;
   }
 }
 

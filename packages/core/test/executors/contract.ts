@@ -11,10 +11,13 @@ import { treeState } from './tree-state.js';
 export interface ExecutorContractOptions {
   make(): Executor;
   /**
-   * False for executors that run on the machine itself (in-place): the cases for `RUN --mount` and
-   * `network: 'none'` then check that these are refused instead of provided.
+   * `mounted`: RUN mounts are real mounts (read-only enforced, tmpfs is a tmpfs). `emulated` (in-place, which
+   * cannot mount): the content is placed at the target and taken away afterwards; read-only is not enforced
+   * and writes to a bind are discarded.
    */
-  isolates: boolean;
+  mounts: 'mounted' | 'emulated';
+  /** Whether `network: 'none'` is provided (else it must be refused with KILN_RUN_UNSUPPORTED). */
+  networkNone: boolean;
   /** Extra rootfs entries the executor's harness needs (see makeBusyboxRootfs). */
   rootfsExtra?: Record<string, string>;
 }
@@ -192,23 +195,19 @@ export function executorContract(name: string, opts: ExecutorContractOptions): v
       expect(sleepers()).toEqual([]);
     });
 
-    if (!opts.isolates) {
-      test('RUN --mount and network none are refused, not silently ignored', async () => {
-        await expect(run({ network: 'none' })).rejects.toMatchObject({ code: 'KILN_RUN_UNSUPPORTED' });
-        await expect(run({ mounts: [{ type: 'tmpfs', target: '/t' }] })).rejects.toMatchObject({
-          code: 'KILN_RUN_UNSUPPORTED',
-        });
+    if (opts.networkNone)
+      test('network none has only loopback, and it is up', async () => {
+        const r = await run({ argv: ['/bin/cat', '/proc/net/dev'], network: 'none' });
+        expect(interfaces(r.out)).toEqual(['lo']);
+        const ping = await sh('ping -c 1 -W 1 127.0.0.1 > /dev/null && echo pong', { network: 'none' });
+        expect(ping.out).toBe('pong\n');
       });
-      return;
-    }
+    else
+      test('network none is refused, not silently ignored', async () => {
+        await expect(run({ network: 'none' })).rejects.toMatchObject({ code: 'KILN_RUN_UNSUPPORTED' });
+      });
 
-    test('network none has only loopback, and it is up', async () => {
-      const r = await run({ argv: ['/bin/cat', '/proc/net/dev'], network: 'none' });
-      expect(interfaces(r.out)).toEqual(['lo']);
-      const ping = await sh('ping -c 1 -W 1 127.0.0.1 > /dev/null && echo pong', { network: 'none' });
-      expect(ping.out).toBe('pong\n');
-    });
-
+    const mounted = opts.mounts === 'mounted';
     describe('mounts', () => {
       let host: string;
       beforeAll(() => {
@@ -222,41 +221,49 @@ export function executorContract(name: string, opts: ExecutorContractOptions): v
 
       test('every mount type works at new nested targets and leaves no trace in the rootfs', async () => {
         const before = treeState(fs.dir);
-        const r = await sh(
-          [
-            'cat /src/input.txt',
-            'echo nope > /src/x 2>/dev/null || echo bind-ro',
-            'echo kept >> /var/cache/app/log',
-            'echo scratch > /scratch/t && grep " /scratch tmpfs" /proc/mounts | wc -l',
-            'cat /run/secrets/token; echo',
-            'echo nope > /run/secrets/token 2>/dev/null || echo secret-ro',
-          ].join('; '),
-          {
-            mounts: [
-              { type: 'bind', target: '/src', source: path.join(host, 'ctx') },
-              { type: 'cache', target: '/var/cache/app', source: path.join(host, 'cache') },
-              { type: 'tmpfs', target: '/scratch' },
-              { type: 'secret', target: '/run/secrets/token', source: path.join(host, 'secret') },
-            ],
-          },
-        );
-        expect(r.out).toBe('from context\nbind-ro\n1\ns3cr3t\nsecret-ro\n');
+        const lines = [
+          ['cat /src/input.txt', 'from context'],
+          ['echo nope > /src/x 2>/dev/null || echo bind-ro', 'bind-ro', mounted],
+          ['echo kept >> /var/cache/app/log'],
+          ['echo scratch > /scratch/t && cat /scratch/t', 'scratch'],
+          ['grep " /scratch tmpfs" /proc/mounts | wc -l', '1', mounted],
+          ['cat /run/secrets/token; echo', 's3cr3t'],
+          ['echo nope > /run/secrets/token 2>/dev/null || echo secret-ro', 'secret-ro', mounted],
+        ].filter((l) => l[2] !== false) as [string, string?][];
+        const r = await sh(lines.map((l) => l[0]).join('; '), {
+          mounts: [
+            { type: 'bind', target: '/src', source: path.join(host, 'ctx') },
+            { type: 'cache', target: '/var/cache/app', source: path.join(host, 'cache') },
+            { type: 'tmpfs', target: '/scratch' },
+            { type: 'secret', target: '/run/secrets/token', source: path.join(host, 'secret') },
+          ],
+        });
+        expect(r.out).toBe(lines.flatMap((l) => (l[1] === undefined ? [] : [`${l[1]}\n`])).join(''));
         expect(treeState(fs.dir)).toEqual(before);
         expect(readFileSync(path.join(host, 'cache/log'), 'utf8')).toBe('kept\n');
         expect(readdirSync(path.join(host, 'ctx'))).toEqual(['input.txt']);
       });
 
-      test('a bind with readonly false is writable; a cache with readonly true is not', async () => {
-        const r = await sh('echo w > /src/new && echo wrote; echo x > /c/y 2>/dev/null || echo cache-ro', {
-          mounts: [
-            { type: 'bind', target: '/src', source: path.join(host, 'ctx'), readonly: false },
-            { type: 'cache', target: '/c', source: path.join(host, 'cache'), readonly: true },
-          ],
+      if (mounted)
+        test('a bind with readonly false is writable; a cache with readonly true is not', async () => {
+          const r = await sh('echo w > /src/new && echo wrote; echo x > /c/y 2>/dev/null || echo cache-ro', {
+            mounts: [
+              { type: 'bind', target: '/src', source: path.join(host, 'ctx'), readonly: false },
+              { type: 'cache', target: '/c', source: path.join(host, 'cache'), readonly: true },
+            ],
+          });
+          expect(r.out).toBe('wrote\ncache-ro\n');
+          expect(readFileSync(path.join(host, 'ctx/new'), 'utf8')).toBe('w\n');
+          rmSync(path.join(host, 'ctx/new'));
         });
-        expect(r.out).toBe('wrote\ncache-ro\n');
-        expect(readFileSync(path.join(host, 'ctx/new'), 'utf8')).toBe('w\n');
-        rmSync(path.join(host, 'ctx/new'));
-      });
+      else
+        test('an emulated bind is a writable copy whose writes are discarded', async () => {
+          const r = await sh('echo w > /src/new && cat /src/new', {
+            mounts: [{ type: 'bind', target: '/src', source: path.join(host, 'ctx'), readonly: false }],
+          });
+          expect(r.out).toBe('w\n');
+          expect(readdirSync(path.join(host, 'ctx'))).toEqual(['input.txt']);
+        });
 
       test('a mount over an existing directory hides it and leaves its content alone', async () => {
         const before = treeState(fs.dir);

@@ -47,20 +47,24 @@ export function disposeCompiledDriver(): void {
 
 /**
  * driverExecutor is an Executor that runs each request through executor-driver.ts in a child process started
- * by `command` (given the request and the compiled driver directory), forwarding output, abort and outcome.
+ * by `command` (given the request and the compiled driver directory; it may rewrite the mounts' sources to
+ * where the child sees them), forwarding output, abort and outcome.
  */
 export function driverExecutor(
   name: string,
   kind: 'in-place' | 'namespace' | 'namespace-single-id',
-  command: (req: RunRequest, driverDir: string) => { file: string; args: string[] },
+  command: (
+    req: RunRequest,
+    driverDir: string,
+  ) => { file: string; args: string[]; mounts?: RunRequest['mounts'] },
 ): Executor {
   return {
     name,
     run: (req) =>
       new Promise((resolve, reject) => {
-        const { argv, env, cwd, user, mounts, network, rootfs } = req;
+        const { argv, env, cwd, user, network, rootfs } = req;
+        const { file, args, mounts = req.mounts } = command(req, compiledDriver());
         const json = JSON.stringify({ argv, env, cwd, user, mounts, network, rootfs });
-        const { file, args } = command(req, compiledDriver());
         const child = spawn(file, [...args, kind, json], {
           stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
           env: {},

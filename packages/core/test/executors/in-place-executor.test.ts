@@ -1,8 +1,11 @@
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { inPlaceExecutor } from '../../src/executors/in-place-executor.js';
+import { makeBusyboxRootfs } from './busybox-rootfs.js';
 import { executorContract } from './contract.js';
 import { disposeCompiledDriver, driverExecutor } from './driver-executor.js';
-import { testRequest } from './test-request.js';
+import { runScript, testRequest } from './test-request.js';
 
 /*
  * The in-place executor treats `/` as the image. Its tests never run it on this machine's root: each request
@@ -16,17 +19,38 @@ const sandboxedInPlace = driverExecutor('in-place (in a bubblewrap sandbox)', 'i
     ...['--unshare-pid', '--die-with-parent', '--bind', req.rootfs, '/'],
     ...['--ro-bind', '/usr', '/usr', '--ro-bind', '/usr/lib', '/lib', '--ro-bind', '/usr/lib64', '/lib64'],
     ...['--proc', '/proc', '--dev', '/dev', '--ro-bind', driver, '/kiln-driver', '--chdir', '/'],
+    // Mount sources are host paths: one inside the rootfs is used at its path there; any other is bound at
+    // /kiln-sources/<i> (a tmpfs, so nothing lands in the rootfs) and the request rewritten to use that path.
+    ...['--tmpfs', '/kiln-sources'],
+    ...req.mounts.flatMap((m, i) =>
+      m.source && !inRoot(req.rootfs, m.source) ? ['--bind', m.source, `/kiln-sources/${i}`] : [],
+    ),
     ...['--clearenv', '--setenv', 'KILN_CONTRACT_LEAK', 'leaked', '--'],
     ...['/usr/bin/node', '/kiln-driver/test/executors/executor-driver.js'],
   ],
+  mounts: req.mounts.map((m, i) => {
+    if (!m.source) return m;
+    const rel = inRoot(req.rootfs, m.source);
+    return { ...m, source: rel === undefined ? `/kiln-sources/${i}` : `/${rel}` };
+  }),
 }));
+
+/** `p` relative to `root` when it is inside it. */
+function inRoot(root: string, p: string): string | undefined {
+  const rel = path.relative(root, p);
+  return rel.startsWith('..') || path.isAbsolute(rel) ? undefined : rel;
+}
 
 afterAll(disposeCompiledDriver);
 
 executorContract('in-place', {
   make: () => sandboxedInPlace,
-  isolates: false,
-  rootfsExtra: { 'usr/': '', 'lib/': '', 'lib64/': '', 'proc/': '', 'dev/': '', 'kiln-driver/': '' },
+  mounts: 'emulated',
+  networkNone: false,
+  rootfsExtra: {
+    ...{ 'usr/': '', 'lib/': '', 'lib64/': '', 'proc/': '', 'dev/': '' },
+    ...{ 'kiln-driver/': '', 'kiln-sources/': '' },
+  },
 });
 
 describe('inPlaceExecutor refuses to start unless explicitly enabled', () => {
@@ -50,6 +74,35 @@ describe('inPlaceExecutor refuses to start unless explicitly enabled', () => {
       });
     } finally {
       delete process.env.KILN_IN_PLACE;
+    }
+  });
+});
+
+describe('in-place RUN --mount emulation', () => {
+  test('a cache on the same filesystem is moved in and back out (same inode, no copy); the target comes back', async () => {
+    const fs = makeBusyboxRootfs({
+      'cache-src/old': 'o',
+      'var/cache/app/orig': 'keep',
+      'proc/': '',
+      'dev/': '',
+    });
+    for (const d of ['usr', 'lib', 'lib64', 'kiln-driver', 'kiln-sources']) mkdirSync(path.join(fs.dir, d));
+    try {
+      const inode = statSync(path.join(fs.dir, 'cache-src')).ino;
+      const r = await runScript(
+        sandboxedInPlace,
+        fs.dir,
+        'ls /var/cache/app; stat -c %i /var/cache/app; echo new > /var/cache/app/new',
+        { mounts: [{ type: 'cache', target: '/var/cache/app', source: path.join(fs.dir, 'cache-src') }] },
+      );
+      expect(r.out).toBe(`old\n${inode}\n`);
+      expect(readdirSync(path.join(fs.dir, 'cache-src')).sort()).toEqual(['new', 'old']);
+      expect(readdirSync(path.join(fs.dir, 'var/cache/app'))).toEqual(['orig']);
+      expect(readdirSync(path.join(fs.dir, 'var/cache')).filter((n) => n.startsWith('.kiln-stash'))).toEqual(
+        [],
+      );
+    } finally {
+      fs.dispose();
     }
   });
 });

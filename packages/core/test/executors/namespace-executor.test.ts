@@ -1,4 +1,4 @@
 import { namespaceExecutor } from '../../src/executors/namespace-executor.js';
 import { executorContract } from './contract.js';
 
-executorContract('namespace', { make: () => namespaceExecutor(), isolates: true });
+executorContract('namespace', { make: () => namespaceExecutor(), mounts: 'mounted', networkNone: true });

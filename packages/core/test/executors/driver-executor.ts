@@ -73,15 +73,21 @@ export function driverExecutor(
         child.stdout!.pipe(req.stdout, { end: false });
         child.stderr!.pipe(req.stderr, { end: false });
         req.signal?.addEventListener('abort', () => child.stdin!.write('abort\n'), { once: true });
+        // A result resolves only once the child's stdout and stderr are drained (they are separate pipes from
+        // fd 3); an error rejects at once, so the abort case can look for survivors while the driver lingers.
         let status = '';
+        let result: { exitCode: number } | undefined;
         (child.stdio[3] as Readable).on('data', (b: Buffer) => {
           status += b.toString('utf8');
           if (!status.endsWith('\n')) return;
           const o = JSON.parse(status);
           if (o.error) reject(new KilnError(o.error.code ?? 'TEST_DRIVER', o.error.message));
-          else resolve(o);
+          else result = o;
         });
-        child.on('close', (code) => reject(new Error(`executor driver ended (${code}) without a result`)));
+        child.on('close', (code) => {
+          if (result) resolve(result);
+          else reject(new Error(`executor driver ended (${code}) without a result`));
+        });
       }),
   };
 }

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -132,7 +133,7 @@ async function runInNamespace(
     const dev = await stubs.ensure('/dev', 'dir');
     args.push('--dev', dev, '--perms', '1777', '--tmpfs', `${dev}/shm`, '--mqueue', `${dev}/mqueue`);
     // BuildKit mounts a read-only sysfs; bubblewrap cannot mount a new one, so the host's is bound read-only.
-    args.push('--ro-bind', '/sys', await stubs.ensure('/sys', 'dir'));
+    if (existsSync('/sys')) args.push('--ro-bind', '/sys', await stubs.ensure('/sys', 'dir'));
     args.push('--ro-bind', resolv, await stubs.ensure('/etc/resolv.conf', 'file'));
     args.push('--ro-bind', hosts, await stubs.ensure('/etc/hosts', 'file'));
     const placed: { target: string; inner: string; type: RunMount['type'] }[] = [
@@ -177,7 +178,10 @@ async function runInNamespace(
       const message = end.stderrTail.trim().split('\n').pop() || `no message, exit ${end.exitCode}`;
       if (/^bwrap: execvp /.test(message))
         throw new KilnError('KILN_RUN_EXEC', `cannot execute ${req.argv[0]}: ${message}`);
-      throw new KilnError('KILN_RUN_SANDBOX_FAILED', `bubblewrap could not set up the sandbox: ${message}`);
+      throw new KilnError(
+        'KILN_RUN_SANDBOX_FAILED',
+        `bubblewrap could not set up the sandbox: ${message} (the namespace executor needs mount, pid and user namespaces; in a container without them, use the in-place executor)`,
+      );
     }
     return { exitCode: status.exitCode };
   } finally {

@@ -70,3 +70,13 @@ async function lookup(
     .map((g) => g.gid);
   return { uid, gid: entry.gid, sgids };
 }
+
+/**
+ * runHome is the `HOME` a RUN gets when its environment has none, as runc sets it for BuildKit: the home of
+ * the first `/etc/passwd` entry with the process's uid, else `/`. (Observed with the oracle: root → `/root`,
+ * a user whose passwd home is `/` → `/`.) The executors never add it themselves: the caller owns the env.
+ */
+export async function runHome(uid: number, read: ImageFileReader): Promise<string> {
+  const entry = parsePasswd((await read('/etc/passwd')) ?? '').find((e) => e.uid === uid);
+  return entry?.home || '/';
+}

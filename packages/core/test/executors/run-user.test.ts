@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { resolveRunUser } from '../../src/executors/run-user.js';
+import { resolveRunUser, runHome } from '../../src/executors/run-user.js';
 
 const files = {
   '/etc/passwd': 'root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\nalias:x:1000:7::/:/bin/sh\n',
@@ -37,5 +37,17 @@ describe('resolveRunUser (USER → uid, gid, supplementary groups, as the BuildK
     await expect(resolveRunUser('app', async () => undefined)).rejects.toMatchObject({
       code: 'KILN_UNKNOWN_USER',
     });
+  });
+});
+
+describe('runHome (the HOME a RUN gets when its env has none)', () => {
+  test('the first passwd entry with the uid gives it; no entry or an empty home gives /', async () => {
+    expect(await runHome(0, read)).toBe('/root');
+    expect(await runHome(1000, read)).toBe('/home/app');
+    expect(await runHome(4242, read)).toBe('/');
+    expect(await runHome(0, async () => undefined)).toBe('/');
+    expect(await runHome(5, async (f) => (f === '/etc/passwd' ? 'x:x:5:5:::/bin/sh\n' : undefined))).toBe(
+      '/',
+    );
   });
 });

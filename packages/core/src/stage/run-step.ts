@@ -1,10 +1,11 @@
-import { chmod, lstat, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { type RunInstruction, runCommandLine } from '@kiln/dockerfile';
 import { diffDirectories, extractLayer, type LayerEntry, recordTree } from '@kiln/snapshot';
 import { KilnError } from '../errors.js';
 import type { RunMount } from '../executor.js';
+import { resolveRunUser, runHome } from '../executors/run-user.js';
 import { baseName, parentOf } from '../fs/posix-path.js';
 import type { FileTree, TreeNode } from '../fs/tree.js';
 import { DEFAULT_PATH, envToMap } from '../image/config.js';
@@ -48,11 +49,23 @@ export async function materialize(ctx: StageContext, state: StageState): Promise
 }
 
 /** The environment of a RUN: the image's Env, then build args in scope that Env does not override. */
-function runEnv(ctx: StageContext, state: StageState): string[] {
+async function runEnv(
+  ctx: StageContext,
+  state: StageState,
+  rootfs: string,
+  tree: FileTree,
+): Promise<string[]> {
   const env = envToMap(state.config.config.Env);
   for (const [k, v] of state.args) if (!env.has(k)) env.set(k, v);
   for (const [k, v] of Object.entries(ctx.plan.proxyArgs ?? {})) if (!env.has(k)) env.set(k, v);
   if (!env.has('PATH')) env.set('PATH', DEFAULT_PATH);
+  if (!env.has('HOME')) {
+    // Like BuildKit: HOME is the user's home directory from the image's /etc/passwd, else /.
+    const read = (f: string) =>
+      readFile(path.join(rootfs, tree.resolve(f.replace(/^\/+/, ''), true)), 'utf8').catch(() => undefined);
+    const id = await resolveRunUser(state.config.config.User ?? '', read);
+    env.set('HOME', await runHome(id.uid, read));
+  }
   return [...env].map(([k, v]) => `${k}=${v}`);
 }
 
@@ -202,7 +215,10 @@ async function runWithMounts(
   const createdFiles = await mountpoints(rootfs, tree, [...prepared.mounts, ...scripts]);
   const { exitCode } = await ctx.executor!.run({
     argv: command.argv,
-    env: [...runEnv(ctx, state), ...Object.entries(prepared.env).map(([k, v]) => `${k}=${v}`)],
+    env: [
+      ...(await runEnv(ctx, state, rootfs, tree)),
+      ...Object.entries(prepared.env).map(([k, v]) => `${k}=${v}`),
+    ],
     cwd: state.workdir,
     user: state.config.config.User ?? '',
     rootfs,

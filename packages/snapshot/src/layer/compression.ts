@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { Duplex, PassThrough, Readable, type Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import { SnapshotError } from '../errors.js';
+import { ParallelGzip } from './parallel-gzip.js';
 
 /** Layer compression: gzip (the default everywhere), zstd, or none. */
 export type Compression = 'gzip' | 'zstd' | 'none';
@@ -50,8 +51,7 @@ function zstdProcess(args: string[]): Duplex {
 /** A compressing transform for `compression` at `level` (gzip 1–9, zstd 1–19; undefined = library default). */
 export function compressor(compression: Compression, level: number | undefined): Duplex {
   if (compression === 'none') return new PassThrough();
-  if (compression === 'gzip')
-    return zlib.createGzip({ chunkSize: CHUNK, ...(level === undefined ? {} : { level }) });
+  if (compression === 'gzip') return new ParallelGzip(level);
   if (zlibZstd.createZstdCompress) {
     const key = zlibZstd.constants.ZSTD_c_compressionLevel;
     return zlibZstd.createZstdCompress(

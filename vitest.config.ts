@@ -1,18 +1,7 @@
-import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+import { kilnAliases } from './vitest.aliases.js';
 
-const src = (p: string) => fileURLToPath(new URL(`./packages/${p}`, import.meta.url));
-
-// Tests run against the TypeScript sources (no build step needed for unit tests).
-const alias = {
-  '@kiln/registry/testing': src('registry/src/testing/index.ts'),
-  '@kiln/dockerfile': src('dockerfile/src/index.ts'),
-  '@kiln/registry': src('registry/src/index.ts'),
-  '@kiln/snapshot': src('snapshot/src/index.ts'),
-  '@kiln/context': src('context/src/index.ts'),
-  '@kiln/core': src('core/src/index.ts'),
-  '@kiln/cli': src('cli/src/index.ts'),
-};
+const alias = kilnAliases;
 
 export default defineConfig({
   resolve: { alias },

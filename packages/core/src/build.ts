@@ -124,6 +124,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const ctx = await openBuildContext(options);
   const workDir = options.workDir ?? (await mkdtemp(path.join(os.tmpdir(), 'kiln-')));
   const ownWorkDir = options.workDir === undefined;
+  const cleanups: (() => Promise<void>)[] = [];
   try {
     const df = await readDockerfile(options, ctx);
     const platform = options.platform ? platformOf(options.platform) : hostPlatform();
@@ -212,6 +213,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       timings,
       dockerfileName: df.name,
       results: new Map<number, Promise<StageResult>>(),
+      cleanups,
       ...(executor ? { executor } : {}),
     };
     emit({
@@ -254,6 +256,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       durationMs,
     };
   } finally {
+    for (const undo of cleanups.splice(0)) await undo().catch(() => {});
     await ctx.source?.close?.();
     if (ownWorkDir) await rm(workDir, { recursive: true, force: true });
   }

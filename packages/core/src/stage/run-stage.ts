@@ -44,6 +44,8 @@ export interface StageContext {
   /** One promise per started stage, so each stage runs once whoever needs it first. */
   results: Map<number, Promise<StageResult>>;
   executor?: Executor;
+  /** Undone at the end of the build, before the work dir is removed (overlay mounts). */
+  cleanups: (() => Promise<void>)[];
 }
 
 /** A finished stage. */

@@ -9,9 +9,11 @@ import { resolveRunUser, runHome } from '../executors/run-user.js';
 import { baseName, parentOf } from '../fs/posix-path.js';
 import type { FileTree, TreeNode } from '../fs/tree.js';
 import { DEFAULT_PATH, envToMap } from '../image/config.js';
+import { unpackedBase } from '../image/unpacked-base.js';
 import { writeLayer } from '../image/write-layer.js';
 import { addHistory } from './dispatch.js';
 import { appendLayer, layerOptions } from './filesystem-steps.js';
+import { mountOverlay } from './overlay-mount.js';
 import { type PreparedMounts, prepareMounts } from './run-mounts.js';
 import type { StageContext } from './run-stage.js';
 import type { StageState } from './stage-state.js';
@@ -29,14 +31,31 @@ const IGNORED = ['proc', 'sys', 'dev', 'etc/resolv.conf', 'etc/hosts', 'etc/host
 export async function materialize(ctx: StageContext, state: StageState): Promise<string> {
   if (state.rootfsDir) return state.rootfsDir;
   state.materializing ??= (async () => {
-    const dir = await mkdtemp(path.join(ctx.workDir, 'rootfs-'));
-    // mkdtemp makes 0700; an image's root is 0755, and a non-root USER must be able to enter it.
-    await chmod(dir, 0o755);
+    // The base image's layers come first; kiln's own layers (those with a file) follow them.
+    const firstOwn = state.layers.findIndex((l) => l.file !== undefined);
+    const baseCount = firstOwn < 0 ? state.layers.length : firstOwn;
+    let dir: string | undefined;
+    let rest = state.layers;
+    if (baseCount > 0 && ctx.cacheDir) {
+      // Fast path (root with overlayfs): the base stays unpacked in the cache and becomes the lower layer.
+      const lower = await unpackedBase(ctx.cacheDir, state.layers.slice(0, baseCount), ctx.signal);
+      const mount = await mountOverlay(lower, ctx.workDir);
+      if (mount) {
+        ctx.cleanups.push(() => mount.unmount());
+        dir = mount.merged;
+        rest = state.layers.slice(baseCount);
+      }
+    }
+    if (!dir) {
+      dir = await mkdtemp(path.join(ctx.workDir, 'rootfs-'));
+      // mkdtemp makes 0700; an image's root is 0755, and a non-root USER must be able to enter it.
+      await chmod(dir, 0o755);
+    }
     // Layers are fetched one ahead of the one being unpacked, so download and extraction overlap.
-    let next = state.layers[0]?.open();
-    for (let i = 0; i < state.layers.length; i++) {
+    let next = rest[0]?.open();
+    for (let i = 0; i < rest.length; i++) {
       const stream = await next!;
-      next = state.layers[i + 1]?.open();
+      next = rest[i + 1]?.open();
       await extractLayer(stream, dir, {
         allowDevices: 'skip',
         ...(ctx.signal ? { signal: ctx.signal } : {}),

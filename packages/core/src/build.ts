@@ -8,7 +8,14 @@ import {
   openContext,
   type PathFilter,
 } from '@kiln/context';
-import { type BuildPlan, DockerfileError, type Instruction, planBuild } from '@kiln/dockerfile';
+import {
+  type BuildPlan,
+  DockerfileError,
+  failOnWarnings,
+  type Instruction,
+  planBuild,
+  type Warning,
+} from '@kiln/dockerfile';
 import { KilnError } from './errors.js';
 import { makeEmitter } from './events.js';
 import type { Executor } from './executor.js';
@@ -190,6 +197,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       : undefined;
     const created = epoch !== undefined ? new Date(epoch * 1000).toISOString() : new Date().toISOString();
     const timings: InstructionTiming[] = [];
+    const dispatchWarnings: Warning[] = [];
     const stageCtx: StageContext = {
       plan,
       platform,
@@ -214,6 +222,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       dockerfileName: df.name,
       results: new Map<number, Promise<StageResult>>(),
       cleanups,
+      warnings: dispatchWarnings,
       ...(executor ? { executor } : {}),
     };
     emit({
@@ -227,6 +236,15 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const failed = settled.find((s) => s.status === 'rejected');
     if (failed) throw locate((failed as PromiseRejectedResult).reason, df.name);
     const final = await runStage(stageCtx, plan.target);
+    // Dispatch-time warnings join the planner's; `# check=error=true` fails the build on them, as BuildKit does.
+    dispatchWarnings.sort((a, b) => a.range.start.line - b.range.start.line);
+    for (const w of dispatchWarnings)
+      warnings.push({ rule: w.rule, message: w.message, line: w.range.start.line, url: w.url });
+    try {
+      failOnWarnings(plan.checks, dispatchWarnings);
+    } catch (e) {
+      throw locate(e, df.name);
+    }
     const config = final.state.config;
     if (options.labels && Object.keys(options.labels).length)
       config.config.Labels = { ...config.config.Labels, ...options.labels };

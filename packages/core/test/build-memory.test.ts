@@ -128,3 +128,43 @@ describe('build() with an in-memory context and the in-memory registry', () => {
     ).rejects.toThrow('stop now');
   });
 });
+
+describe('UndefinedVar on stages built on an image (checked at dispatch, where the base Env is known)', () => {
+  async function withBase() {
+    const { registry, options } = setup();
+    await build({
+      ...options,
+      dockerfile: 'FROM scratch\nENV FROM_BASE=1\n',
+      context: memoryContext({}),
+      destinations: ['registry.test/base:1'],
+    });
+    return { registry, options };
+  }
+
+  test('warns for a variable neither the base Env, an ENV nor an ARG defines; not for those that are', async () => {
+    const { options } = await withBase();
+    const events: BuildEvent[] = [];
+    const r = await build({
+      ...options,
+      dockerfile:
+        'FROM registry.test/base:1\nARG DECLARED\nENV A=$FROM_BASE B=$DECLARED C=$NOWHERE_DEFINED\n',
+      context: memoryContext({}),
+      noPush: true,
+      onEvent: (e) => events.push(e),
+    });
+    const undefinedVars = r.warnings.filter((w) => w.rule === 'UndefinedVar');
+    expect(undefinedVars.map((w) => [w.line, /NOWHERE_DEFINED/.test(w.message)])).toEqual([[3, true]]);
+    expect(events.some((e) => e.type === 'warning' && e.rule === 'UndefinedVar')).toBe(true);
+  });
+
+  test('# check=error=true turns it into a failed build naming the line', async () => {
+    const { options } = await withBase();
+    const err = await build({
+      ...options,
+      dockerfile: '# check=error=true\nFROM registry.test/base:1\nLABEL x=$NOPE\n',
+      context: memoryContext({}),
+      noPush: true,
+    }).catch((e) => e);
+    expect(err.message).toMatch(/Dockerfile:3:.*UndefinedVar/);
+  });
+});

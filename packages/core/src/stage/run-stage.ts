@@ -1,10 +1,13 @@
 import type { ContextSource, PathFilter } from '@kiln/context';
 import {
+  applyChecks,
   type BuildPlan,
   expandInstruction,
   type Instruction,
   parseInstruction,
   resolveArgValue,
+  undefinedVarWarnings,
+  type Warning,
 } from '@kiln/dockerfile';
 import { KilnError } from '../errors.js';
 import type { BuildEvent } from '../events.js';
@@ -44,6 +47,8 @@ export interface StageContext {
   /** One promise per started stage, so each stage runs once whoever needs it first. */
   results: Map<number, Promise<StageResult>>;
   executor?: Executor;
+  /** Warnings found while dispatching (UndefinedVar on image-based stages). */
+  warnings: Warning[];
   /** Undone at the end of the build, before the work dir is removed (overlay mounts). */
   cleanups: (() => Promise<void>)[];
 }
@@ -52,6 +57,14 @@ export interface StageContext {
 export interface StageResult {
   state: StageState;
   durationMs: number;
+}
+
+/** Whether a stage's chain of bases ends in an image (rather than scratch). */
+function rootsInImage(ctx: StageContext, index: number): boolean {
+  let base = ctx.plan.stages[index]!.base;
+  for (let hops = 0; base.kind === 'stage' && hops < ctx.plan.stages.length; hops++)
+    base = ctx.plan.stages[base.index]!.base;
+  return base.kind === 'image';
 }
 
 /** Runs stage `index` once; later callers get the same promise. */
@@ -152,6 +165,7 @@ async function step(
     if (raw.kind === 'arg') {
       const env = state.expansionEnv();
       for (const decl of raw.args) {
+        state.declaredArgs.add(decl.key);
         const { value } = resolveArgValue(decl, {
           buildArgs: ctx.buildArgs,
           globalArgs: ctx.plan.globalArgValues,
@@ -165,7 +179,28 @@ async function step(
       }
       addHistory(state, `ARG ${raw.args.map((a) => a.key).join(' ')}`, true, ctx.created);
     } else {
-      const ins = expandInstruction(raw, state.expansionEnv(), { escape: ctx.plan.escapeToken }).instruction;
+      const env = state.expansionEnv();
+      const expanded = expandInstruction(raw, env, { escape: ctx.plan.escapeToken });
+      const ins = expanded.instruction;
+      // The planner checks UndefinedVar for stages built on scratch; on an image, the image's Env is only
+      // known now, so those stages are checked here.
+      if (expanded.undefinedVars.length && rootsInImage(ctx, stageIndex))
+        for (const w of applyChecks(
+          ctx.plan.checks,
+          undefinedVarWarnings(raw, expanded.undefinedVars, {
+            declaredArgs: state.declaredArgs,
+            env: env.keys(),
+          }),
+        )) {
+          ctx.warnings.push(w);
+          ctx.emit({
+            type: 'warning',
+            rule: w.rule,
+            message: w.message,
+            location: { line: w.range.start.line, column: w.range.start.column },
+            url: w.url,
+          });
+        }
       const meta = applyMetadata(state, ins);
       if (meta) addHistory(state, meta.createdBy, true, ctx.created);
       else if (ins.kind === 'workdir') {

@@ -29,6 +29,8 @@ export class StageState {
   layers: LayerRecord[];
   /** ARG values in scope in this stage (not persisted in the image). */
   args = new Map<string, string>();
+  /** Every ARG name declared in this stage so far, with or without a value (never an undefined variable). */
+  declaredArgs = new Set<string>();
   /** Set when CMD was written in this stage: a later ENTRYPOINT then keeps it. */
   cmdSet = false;
   private treePromise?: Promise<FileTree>;

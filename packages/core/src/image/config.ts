@@ -94,11 +94,3 @@ export function setEnv(config: ContainerConfig, key: string, value: string): voi
   else env.push(`${key}=${value}`);
   config.Env = env;
 }
-
-/**
- * Serialises a config with a stable key order, so equal configs always give equal digests.
- * Empty optional sections are dropped the way BuildKit drops them.
- */
-export function serializeConfig(c: ImageConfigFile): Buffer {
-  return Buffer.from(JSON.stringify(c));
-}

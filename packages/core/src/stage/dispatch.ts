@@ -1,6 +1,5 @@
 import type { Instruction } from '@kiln/dockerfile';
 import { KilnError } from '../errors.js';
-import { resolveAgainst } from '../fs/posix-path.js';
 import type { HistoryEntry } from '../image/config.js';
 import { setEnv } from '../image/config.js';
 import { commandLine, exposedPorts } from '../instructions/metadata.js';
@@ -87,11 +86,6 @@ export function applyMetadata(state: StageState, ins: Instruction): DispatchOutc
     default:
       return undefined;
   }
-}
-
-/** The absolute working directory after `WORKDIR path` (relative paths join the current one). */
-export function nextWorkdir(state: StageState, path: string): string {
-  return resolveAgainst(state.workdir, path);
 }
 
 /** Adds a history entry. */

@@ -63,11 +63,6 @@ export class StageState {
     return this.fs.base.open(p);
   }
 
-  /** Whether the tree was ever needed (laziness accounting, tests). */
-  get treeLoaded(): boolean {
-    return this.treePromise !== undefined;
-  }
-
   /** Variables visible to expansion: ARGs in scope, overridden by ENV (Docker's precedence). */
   expansionEnv(): Map<string, string> {
     const env = new Map(this.args);

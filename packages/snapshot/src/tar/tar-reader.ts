@@ -65,7 +65,7 @@ class ByteSource {
     }
   }
 
-  async skip(n: number): Promise<void> {
+  async discard(n: number): Promise<void> {
     for await (const _ of this.slices(n)) {
       // discard
     }
@@ -201,7 +201,7 @@ export async function* readTar(stream: Readable | AsyncIterable<Buffer>): AsyncG
   let longLink: string | undefined;
   let pending = 0; // unread body + padding bytes of the previous entry
   for (;;) {
-    if (pending > 0) await src.skip(pending);
+    if (pending > 0) await src.discard(pending);
     pending = 0;
     const start = src.position;
     const block = await src.read(BLOCK);
@@ -229,7 +229,7 @@ export async function* readTar(stream: Readable | AsyncIterable<Buffer>): AsyncG
       }
       const data = size > 0 ? await src.read(size) : Buffer.alloc(0);
       if (!data) throw truncated(src.position);
-      await src.skip(padding(size));
+      await src.discard(padding(size));
       if (flag === 0x78) parsePax(data, local);
       else if (flag === 0x67) parsePax(data, global);
       else if (flag === 0x4c) longName = parseString(data, 0, data.length);

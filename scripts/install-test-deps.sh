@@ -27,6 +27,8 @@ PKGS=(
   apache2-utils   # htpasswd -B (distribution only accepts bcrypt)
   openssl         # test CA and server certificate
   jq curl ca-certificates git xz-utils bzip2 zstd
+  libcap2-bin     # setcap/getcap: file capabilities (xattrs) through snapshots
+  openssh-client  # ssh-agent, ssh-add, ssh-keygen: RUN --mount=type=ssh
   docker.io       # dockerd 20.10 with BuildKit: the second oracle
 )
 

@@ -12,6 +12,7 @@ export type { LayerEntry } from './layer/layer-entry.js';
 export { type LayerMeasure, measureLayer } from './layer/measure-layer.js';
 export * from './layer/media-type.js';
 export { classifyWhiteout, OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from './layer/whiteout.js';
+export { keepXattr, layerXattrs } from './layer/xattr-policy.js';
 export * from './overlay/layer-from-overlay-upper.js';
 export type { TarEntryType, TarHeader } from './tar/tar-header.js';
 export { readTar, type TarEntry } from './tar/tar-reader.js';

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path/posix';
 import { throwIfAborted } from '../errors.js';
-import { type FileStat, type FileSystem, listDir } from '../fs/file-system.js';
+import { type FileStat, type FileSystem, listDir, type Xattrs } from '../fs/file-system.js';
 import { nodeFileSystem } from '../fs/node-file-system.js';
 import { EntryMaker } from '../layer/entries-from-directory.js';
 import type { LayerEntry } from '../layer/layer-entry.js';
 import { WHITEOUT_PREFIX } from '../layer/whiteout.js';
+import { layerXattrs } from '../layer/xattr-policy.js';
 
 /**
  * Paths a RUN snapshot usually leaves out: kernel file systems and the files a container runtime
@@ -171,7 +172,9 @@ export async function recordTree(root: string, options: RecordTreeOptions = {}):
  * returns added, changed and deleted paths and the layer entries that express them. Metadata
  * decides (any difference in type, mode, owner, size, mtime, ctime — which no user-space call
  * can restore — inode, device or link target means changed); content is hashed only for racy
- * files whose metadata is identical. Cost: one lstat per path, plus reading racy files.
+ * files whose metadata is identical. Entries carry the xattrs `keepXattr` keeps (read in one
+ * batch through `FileSystem.readXattrs` when the file system has it). Cost: one lstat per path, plus
+ * reading racy files.
  */
 export async function diffDirectories(
   before: TreeRecord,
@@ -232,9 +235,15 @@ export async function diffDirectories(
   changed.sort();
   deleted.sort();
   const entries: LayerEntry[] = [];
-  for (const rel of [...added, ...changed].sort()) {
+  const kept = [...added, ...changed].sort();
+  // Extended attributes of what goes into the layer, in one batch: an xattr change alone (setcap) moves
+  // the ctime, so such a file is already among the changed ones.
+  const xattrs = fs.readXattrs
+    ? await fs.readXattrs(kept.map((rel) => current.get(rel)!.host))
+    : new Map<string, Xattrs>();
+  for (const rel of kept) {
     const { host, st } = current.get(rel)!;
-    const e = await maker.make(host, rel, st);
+    const e = await maker.make(host, rel, st, layerXattrs(xattrs.get(host)));
     if (e) entries.push(e);
   }
   for (const rel of deleted) {

@@ -197,6 +197,8 @@ class Extraction {
       case 'symlink':
         await this.fs.symlink(h.linkname, host);
         await this.owner(host, h);
+        // lsetxattr: the link itself (Linux allows security.* there, not user.*; failures are counted).
+        await this.applyXattrs(host, 'symlink', h);
         await this.fs.lutimes(host, h.mtimeMs, h.mtimeMs);
         return;
       case 'hardlink':
@@ -290,6 +292,7 @@ class Extraction {
   /** Ownership, xattrs, mode and mtime of a non-directory, in the order that keeps setuid bits. */
   private async finish(host: string, h: TarHeader, chmod: boolean): Promise<void> {
     await this.owner(host, h);
+    // After chown, which drops security.capability; before chmod and the times, which keep it.
     if (h.xattrs && h.type === 'file') await this.applyXattrs(host, 'file', h);
     // chown clears setuid/setgid, and creation modes pass through the umask: set the mode last.
     if (chmod) await this.fs.chmod(host, h.mode);
@@ -306,7 +309,7 @@ class Extraction {
     }
   }
 
-  private async applyXattrs(host: string, kind: 'file' | 'dir', h: TarHeader): Promise<void> {
+  private async applyXattrs(host: string, kind: 'file' | 'dir' | 'symlink', h: TarHeader): Promise<void> {
     if (!h.xattrs || this.options.xattrs === false) return;
     const wanted = Object.fromEntries(
       Object.entries(h.xattrs).filter(([k]) => !/^(trusted|user)\.overlay\./.test(k)),

@@ -91,15 +91,17 @@ export interface FileSystem {
   ): Promise<void>;
   /**
    * Reads the extended attributes of many objects in one call (batched because the node
-   * implementation pays one process per call). Optional: used by overlay conversion (opaque
-   * directories) and by `entriesFromDirectory({ xattrs: true })`. Objects without xattrs may be absent.
+   * implementation pays one process per call), never following a final symlink. Optional: used
+   * by overlay conversion, directory diffs and `entriesFromDirectory({ xattrs: true })`.
+   * Objects without xattrs may be absent.
    */
   readXattrs?(paths: string[]): Promise<Map<string, Xattrs>>;
   /**
-   * Replaces the extended attributes of a regular file or directory. Optional: used by
-   * extraction when an entry carries xattrs; without it they are skipped and counted.
+   * Sets the given extended attributes (others are left as they are) of a regular file,
+   * directory or symlink (never following it). Optional: used by extraction when an entry
+   * carries xattrs; without it they are skipped and counted.
    */
-  setXattrs?(path: string, kind: 'file' | 'dir', xattrs: Xattrs): Promise<void>;
+  setXattrs?(path: string, kind: 'file' | 'dir' | 'symlink', xattrs: Xattrs): Promise<void>;
 }
 
 /** Lists a directory with stats through {@link FileSystem.listDir} when present, else readdir + lstat. */

@@ -289,7 +289,7 @@ export class MemoryFileSystem implements FileSystem {
     return out;
   }
 
-  async setXattrs(path: string, _kind: 'file' | 'dir', xattrs: Xattrs): Promise<void> {
+  async setXattrs(path: string, _kind: 'file' | 'dir' | 'symlink', xattrs: Xattrs): Promise<void> {
     const n = this.existing(path, 'setxattr');
     Object.assign(n.xattrs, xattrs);
     n.ctimeMs = this.tick();

@@ -7,6 +7,7 @@ import { SnapshotError } from '../errors.js';
 import { END_OF_ARCHIVE, encodeTarHeader, padding } from '../tar/tar-header.js';
 import { readTar } from '../tar/tar-reader.js';
 import type { FileKind, FileStat, FileSystem, Xattrs } from './file-system.js';
+import { xattrSyscalls } from './xattr-syscalls.js';
 
 /** Maps node's Stats to {@link FileStat}. */
 export function toFileStat(st: fs.Stats): FileStat {
@@ -73,7 +74,7 @@ function run(
 function xattrUnavailable(cause: unknown): SnapshotError {
   return new SnapshotError(
     'KILN_XATTR_UNAVAILABLE',
-    'extended attributes are read and written through GNU tar (--xattrs), which failed or is missing',
+    'extended attributes are read and written through perl (its syscall builtin) or else GNU tar (--xattrs), which failed or are missing',
     { cause },
   );
 }
@@ -105,7 +106,12 @@ async function readXattrsWithTar(paths: string[]): Promise<Map<string, Xattrs>> 
  * extracted over the object. A directory keeps its content; a regular file is moved aside and
  * its bytes are streamed back through tar into a new inode. Costs one process per call.
  */
-async function setXattrsWithTar(target: string, kind: 'file' | 'dir', xattrs: Xattrs): Promise<void> {
+async function setXattrsWithTar(
+  target: string,
+  kind: 'file' | 'dir' | 'symlink',
+  xattrs: Xattrs,
+): Promise<void> {
+  if (kind === 'symlink') throw xattrUnavailable(new Error('GNU tar cannot set xattrs on a symlink'));
   const dir = path.dirname(target);
   const base = path.basename(target);
   const st = await fsp.lstat(target);
@@ -153,10 +159,32 @@ async function setXattrsWithTar(target: string, kind: 'file' | 'dir', xattrs: Xa
   }
 }
 
+/** Xattrs through perl's syscall builtin (no file content read), else GNU tar. */
+async function readXattrs(paths: string[]): Promise<Map<string, Xattrs>> {
+  const sys = await xattrSyscalls();
+  if (!sys) return readXattrsWithTar(paths);
+  try {
+    return await sys.read(paths);
+  } catch (e) {
+    throw xattrUnavailable(e);
+  }
+}
+
+async function setXattrs(target: string, kind: 'file' | 'dir' | 'symlink', xattrs: Xattrs): Promise<void> {
+  const sys = await xattrSyscalls();
+  if (!sys) return setXattrsWithTar(target, kind, xattrs);
+  try {
+    await sys.set(target, xattrs);
+  } catch (e) {
+    throw xattrUnavailable(e);
+  }
+}
+
 /**
  * nodeFileSystem: the real disk through node:fs. Device nodes and FIFOs are made with the
- * `mknod` command (Node has no mknod), extended attributes with GNU tar (see the notes on
- * `readXattrs`/`setXattrs`).
+ * `mknod` command (Node has no mknod); extended attributes are read and set by one `perl`
+ * process per call through its syscall builtin (see `xattr-syscalls.ts`), or with GNU tar
+ * where perl is missing (which reads, and for setting rewrites, regular files' content).
  */
 export const nodeFileSystem: FileSystem = {
   async lstat(p) {
@@ -231,6 +259,6 @@ export const nodeFileSystem: FileSystem = {
     const typeArgs = kind === 'fifo' ? ['p'] : [kind === 'char' ? 'c' : 'b', String(major), String(minor)];
     await run('mknod', ['-m', (mode & 0o7777).toString(8), p, ...typeArgs], undefined);
   },
-  readXattrs: readXattrsWithTar,
-  setXattrs: setXattrsWithTar,
+  readXattrs,
+  setXattrs,
 };

@@ -1,10 +1,11 @@
 import path from 'node:path/posix';
 import { SnapshotError, throwIfAborted } from '../errors.js';
-import { type FileStat, type FileSystem, listDir } from '../fs/file-system.js';
+import { type FileStat, type FileSystem, listDir, type Xattrs } from '../fs/file-system.js';
 import { nodeFileSystem } from '../fs/node-file-system.js';
 import { EntryMaker } from '../layer/entries-from-directory.js';
 import type { LayerEntry } from '../layer/layer-entry.js';
 import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from '../layer/whiteout.js';
+import { layerXattrs } from '../layer/xattr-policy.js';
 
 /** Options of {@link layerFromOverlayUpper}. */
 export interface OverlayUpperOptions {
@@ -46,8 +47,9 @@ function isWhiteout(st: FileStat): boolean {
  * layerFromOverlayUpper: turns an overlayfs upper directory into layer entries in
  * O(changed files): the upper dir holds only what a RUN created, changed or deleted. Overlay
  * whiteouts (0:0 char devices) become `.wh.<name>` entries, opaque directories get a
- * `.wh..wh..opq` marker. Directory xattrs are read in one batch through the FileSystem's
- * `readXattrs` (GNU tar for the real disk); an upper dir written with `redirect_dir` or
+ * `.wh..wh..opq` marker. Xattrs are read in one batch through the FileSystem's `readXattrs`;
+ * entries carry those `keepXattr` keeps (security.capability, user.*), never overlay's own
+ * (`trusted.overlay.*`, `user.overlay.*`). An upper dir written with `redirect_dir` or
  * `metacopy` (data left in lower layers) is rejected with `KILN_OVERLAY_UNSUPPORTED`:
  * mount with `redirect_dir=off,metacopy=off`.
  */
@@ -80,7 +82,11 @@ export async function layerFromOverlayUpper(
       'overlay conversion needs FileSystem.readXattrs to find opaque directories',
     );
   }
-  const xattrs = dirs.length > 0 ? await fs.readXattrs!(dirs) : new Map();
+  // Every object's xattrs in one batch: overlay's own say what is opaque or still in a lower layer; the
+  // kept ones (file capabilities, user.*) go into the layer.
+  const objects = found.filter((f) => !isWhiteout(f.st)).map((f) => f.host);
+  const xattrs: Map<string, Xattrs> =
+    fs.readXattrs && objects.length > 0 ? await fs.readXattrs(objects) : new Map();
 
   const maker = new EntryMaker(fs);
   const result: OverlayChanges = { entries: [], changed: [], deleted: [], opaque: [] };
@@ -110,7 +116,7 @@ export async function layerFromOverlayUpper(
         },
       );
     }
-    const entry = await maker.make(host, rel, st);
+    const entry = await maker.make(host, rel, st, layerXattrs(x));
     if (!entry) continue;
     result.changed.push(rel);
     result.entries.push(entry);

@@ -1,4 +1,5 @@
 export * from './diff/diff-directories.js';
+export { withoutTouchedDirectories } from './diff/touched-directories.js';
 export * from './errors.js';
 export { type ExtractOptions, type ExtractResult, extractLayer } from './extract/extract-layer.js';
 export * from './fs/file-system.js';
@@ -14,5 +15,10 @@ export * from './layer/media-type.js';
 export { classifyWhiteout, OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from './layer/whiteout.js';
 export { keepXattr, layerXattrs } from './layer/xattr-policy.js';
 export * from './overlay/layer-from-overlay-upper.js';
+export {
+  type OverlayLower,
+  type OverlayXattrNamespace,
+  opaqueDirectories,
+} from './overlay/lower-stack.js';
 export type { TarEntryType, TarHeader } from './tar/tar-header.js';
 export { readTar, type TarEntry } from './tar/tar-reader.js';

@@ -15,6 +15,7 @@ import {
   recordTree,
 } from '../src/index.js';
 import { layerBytes } from './helpers/layer-bytes.js';
+import { canUnshare } from './helpers/overlay.js';
 import { describeTree, type TreeSpec, tmpDir, writeTree } from './helpers/tree.js';
 
 const LOWER: TreeSpec = {
@@ -178,15 +179,6 @@ const canMount =
       fs.rmSync(d, { recursive: true, force: true });
     }
   })();
-
-const canUnshare = (() => {
-  try {
-    execFileSync('unshare', ['-rm', 'true'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 function tmpDirSync(): string {
   return fs.mkdtempSync(path.join(process.env.TMPDIR ?? '/tmp', 'kiln-ovl-probe-'));

@@ -6,6 +6,13 @@ import { EntryMaker } from '../layer/entries-from-directory.js';
 import type { LayerEntry } from '../layer/layer-entry.js';
 import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from '../layer/whiteout.js';
 import { layerXattrs } from '../layer/xattr-policy.js';
+import {
+  isWhiteout,
+  LowerStack,
+  type OverlayLower,
+  type OverlayXattrNamespace,
+  opaqueKeys,
+} from './lower-stack.js';
 
 /** Options of {@link layerFromOverlayUpper}. */
 export interface OverlayUpperOptions {
@@ -13,25 +20,35 @@ export interface OverlayUpperOptions {
   fs?: FileSystem;
   /** Paths (relative to the upper dir) left out with everything below them (`proc`, `run/secrets`, …). */
   ignore?: readonly string[];
+  /**
+   * The mount's lower layers, topmost first. With them the result is what {@link diffDirectories} reports
+   * for the same change on a plain tree (see {@link layerFromOverlayUpper}); without them it is the upper
+   * dir as it stands.
+   */
+  lowers?: readonly OverlayLower[];
+  /** `user` when the overlay was mounted with `userxattr`, `trusted` otherwise. Default: both are recognised. */
+  xattrNamespace?: OverlayXattrNamespace;
   signal?: AbortSignal;
 }
 
 /** OverlayChanges: the layer entries of an upper directory and what they mean. */
 export interface OverlayChanges {
-  /** Entries for `createLayer`: copied-up and new objects, `.wh.` whiteouts, `.wh..wh..opq` markers. */
+  /**
+   * Entries for `createLayer`: copied-up and new objects, `.wh.` whiteouts, `.wh..wh..opq` markers (with
+   * `lowers`: no markers, and whiteouts last, as {@link diffDirectories} orders them).
+   */
   entries: LayerEntry[];
   /** Paths present in the upper dir (new or changed), sorted. */
   changed: string[];
-  /** Paths deleted (overlay whiteouts), sorted. */
+  /** Paths deleted (overlay whiteouts; with `lowers`, also what an opaque directory hides), sorted. */
   deleted: string[];
-  /** Directories made opaque (replaced whole), sorted. */
+  /** Directories of the upper dir marked opaque (replaced whole), sorted. */
   opaque: string[];
 }
 
 // overlayfs(5): a whiteout is a 0:0 character device; an opaque directory carries
 // `trusted.overlay.opaque=y` (or `user.overlay.opaque=y` with the userxattr mount option);
 // redirect and metacopy xattrs mean the object's data is still in a lower layer.
-const OPAQUE_KEYS = ['trusted.overlay.opaque', 'user.overlay.opaque'];
 const LOWER_DATA_KEYS = [
   'trusted.overlay.redirect',
   'user.overlay.redirect',
@@ -39,8 +56,46 @@ const LOWER_DATA_KEYS = [
   'user.overlay.metacopy',
 ];
 
-function isWhiteout(st: FileStat): boolean {
-  return st.kind === 'char' && st.rdevMajor === 0 && st.rdevMinor === 0;
+/** A whiteout entry for `rel`, as both conversions and {@link diffDirectories} write it. */
+function whiteoutEntry(rel: string, mtime?: number): LayerEntry {
+  const dir = path.dirname(rel);
+  const e: LayerEntry = {
+    path: `${dir === '.' ? '' : `${dir}/`}${WHITEOUT_PREFIX}${path.basename(rel)}`,
+    type: 'file',
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    size: 0,
+  };
+  if (mtime !== undefined) e.mtime = mtime;
+  return e;
+}
+
+/** Kept xattrs (see `keepXattr`) equal on both sides. */
+function sameKeptXattrs(a: Xattrs | undefined, b: Xattrs | undefined): boolean {
+  const ka = layerXattrs(a) ?? {};
+  const kb = layerXattrs(b) ?? {};
+  const names = Object.keys(ka);
+  return names.length === Object.keys(kb).length && names.every((n) => kb[n]?.equals(ka[n]!) === true);
+}
+
+/**
+ * Whether a directory's metadata is unchanged for a layer: type, permissions, owner and mtime. Not its
+ * ctime, size or inode: overlay's copy-up of a parent changes those, so do mount points made and removed
+ * again around a command; none of it changes what the image holds.
+ */
+export function sameDirectory(
+  a: Pick<FileStat, 'kind' | 'mode' | 'uid' | 'gid' | 'mtimeMs'>,
+  b: Pick<FileStat, 'kind' | 'mode' | 'uid' | 'gid' | 'mtimeMs'>,
+): boolean {
+  return (
+    a.kind === 'dir' &&
+    b.kind === 'dir' &&
+    a.mode === b.mode &&
+    a.uid === b.uid &&
+    a.gid === b.gid &&
+    a.mtimeMs === b.mtimeMs
+  );
 }
 
 /**
@@ -51,7 +106,15 @@ function isWhiteout(st: FileStat): boolean {
  * entries carry those `keepXattr` keeps (security.capability, user.*), never overlay's own
  * (`trusted.overlay.*`, `user.overlay.*`). An upper dir written with `redirect_dir` or
  * `metacopy` (data left in lower layers) is rejected with `KILN_OVERLAY_UNSUPPORTED`:
- * mount with `redirect_dir=off,metacopy=off`.
+ * mount with `redirect_dir=nofollow,metacopy=off`.
+ *
+ * Given the mount's `lowers`, the entries are those {@link diffDirectories} gives for the same
+ * change made to a plain tree (dropping only directories whose ctime alone changed): a directory
+ * the upper dir holds only because overlay copied it up (a parent of a changed file, unchanged
+ * itself per {@link sameDirectory} and its kept xattrs) is left out; an opaque directory becomes a
+ * whiteout for each name the lowers showed in it and the upper does not hold, recursively; a
+ * whiteout of a name the lowers did not show is dropped; whiteouts come last, with mtime 0. The
+ * lower layers are read only at the paths the upper dir holds.
  */
 export async function layerFromOverlayUpper(
   upperDir: string,
@@ -59,7 +122,7 @@ export async function layerFromOverlayUpper(
 ): Promise<OverlayChanges> {
   const fs = options.fs ?? nodeFileSystem;
   const ignore = new Set((options.ignore ?? []).map((p) => p.replace(/^\/+|\/+$/g, '')));
-  const found: { rel: string; host: string; st: FileStat }[] = [];
+  const found: Found[] = [];
   const walk = async (host: string, rel: string): Promise<void> => {
     throwIfAborted(options.signal);
     const subdirs: Promise<void>[] = [];
@@ -82,27 +145,43 @@ export async function layerFromOverlayUpper(
       'overlay conversion needs FileSystem.readXattrs to find opaque directories',
     );
   }
+  // What the lowers showed at each directory and whiteout of the upper dir (lstat only, memoized).
+  const stack = options.lowers ? new LowerStack(fs, options.lowers) : undefined;
+  const prior = new Map<string, { st: FileStat; host: string } | undefined>();
+  if (stack) {
+    for (const f of found)
+      if (f.st.kind === 'dir' || isWhiteout(f.st)) prior.set(f.rel, await stack.lookup(f.rel));
+  }
   // Every object's xattrs in one batch: overlay's own say what is opaque or still in a lower layer; the
-  // kept ones (file capabilities, user.*) go into the layer.
+  // kept ones (file capabilities, user.*) go into the layer. With lowers, also those of the lower
+  // directories that may turn out unchanged, to compare.
   const objects = found.filter((f) => !isWhiteout(f.st)).map((f) => f.host);
+  const lowerDirs = found
+    .map((f) => ({ f, p: prior.get(f.rel) }))
+    .filter(({ f, p }) => p && sameDirectory(p.st, f.st))
+    .map(({ p }) => p!.host);
+  const batch = [...objects, ...lowerDirs];
   const xattrs: Map<string, Xattrs> =
-    fs.readXattrs && objects.length > 0 ? await fs.readXattrs(objects) : new Map();
+    fs.readXattrs && batch.length > 0 ? await fs.readXattrs(batch) : new Map();
 
   const maker = new EntryMaker(fs);
+  const opaqueKey = opaqueKeys(options.xattrNamespace);
   const result: OverlayChanges = { entries: [], changed: [], deleted: [], opaque: [] };
+  // With lowers: directories inside (or being) an opaque one, whose lower content the RUN could not see.
+  const hidden = new Set<string>();
+  const childrenOf = new Map<string, Set<string>>();
+  if (stack)
+    for (const { rel } of found) {
+      const parent = path.dirname(rel);
+      const names = childrenOf.get(parent) ?? new Set<string>();
+      names.add(path.basename(rel));
+      childrenOf.set(parent, names);
+    }
   for (const { rel, host, st } of found) {
-    const dir = path.dirname(rel);
-    const prefix = dir === '.' ? '' : `${dir}/`;
     if (isWhiteout(st)) {
+      if (stack && !prior.get(rel)) continue;
       result.deleted.push(rel);
-      result.entries.push({
-        path: `${prefix}${WHITEOUT_PREFIX}${path.basename(rel)}`,
-        type: 'file',
-        mode: 0o644,
-        uid: 0,
-        gid: 0,
-        size: 0,
-      });
+      if (!stack) result.entries.push(whiteoutEntry(rel));
       continue;
     }
     const x = xattrs.get(host) ?? {};
@@ -116,12 +195,28 @@ export async function layerFromOverlayUpper(
         },
       );
     }
+    const opaque = st.kind === 'dir' && opaqueKey.some((k) => x[k]?.toString() === 'y');
+    if (opaque) result.opaque.push(rel);
+    const before = prior.get(rel);
+    if (stack && st.kind === 'dir') {
+      if (opaque || hidden.has(path.dirname(rel))) {
+        hidden.add(rel);
+        // What the lowers had here is gone, except the names the upper dir holds again.
+        if (before?.st.kind === 'dir') {
+          const now = childrenOf.get(rel);
+          for (const name of await stack.children(rel)) {
+            const child = `${rel}/${name}`;
+            if (!now?.has(name) && !ignore.has(child)) result.deleted.push(child);
+          }
+        }
+      }
+      if (before && sameDirectory(before.st, st) && sameKeptXattrs(x, xattrs.get(before.host))) continue;
+    }
     const entry = await maker.make(host, rel, st, layerXattrs(x));
     if (!entry) continue;
     result.changed.push(rel);
     result.entries.push(entry);
-    if (st.kind === 'dir' && OPAQUE_KEYS.some((k) => x[k]?.toString() === 'y')) {
-      result.opaque.push(rel);
+    if (opaque && !stack)
       result.entries.push({
         path: `${rel}/${OPAQUE_WHITEOUT}`,
         type: 'file',
@@ -130,7 +225,16 @@ export async function layerFromOverlayUpper(
         gid: 0,
         size: 0,
       });
-    }
+  }
+  if (stack) {
+    result.deleted.sort();
+    for (const rel of result.deleted) result.entries.push(whiteoutEntry(rel, 0));
   }
   return result;
+}
+
+interface Found {
+  rel: string;
+  host: string;
+  st: FileStat;
 }

@@ -28,6 +28,16 @@ export const canMountOverlay: boolean =
     }
   })();
 
+/** Whether this process can make a user namespace with a mount namespace (`unshare -rm`). */
+export const canUnshare: boolean = (() => {
+  try {
+    execFileSync('unshare', ['-rm', 'true'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
 /** Mounts an overlay of `lower` under `base`, runs `change` on the merged view, unmounts; returns the upper dir. */
 export async function changeThroughOverlay(
   base: string,

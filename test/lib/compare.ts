@@ -1,6 +1,7 @@
 import type { RegistryAccess } from './image-ref.js';
 import type { ImageConfigJson } from './inspect.js';
 import { formatLayerEntry, type LayerTarEntry, listLayers } from './layer-listing.js';
+import { formatXattrs, imageXattrs } from './layer-xattrs.js';
 import { formatEntry, listRootfs, type RootfsEntry, umociUnpack } from './unpack.js';
 
 export { inspectImage } from './inspect.js';
@@ -29,6 +30,12 @@ export interface CompareOptions {
    * WORKDIR and buildah does not, so use it against a builder known to agree.
    */
   layers?: boolean;
+  /**
+   * Also compare extended attributes (file capabilities…) of the flattened image, read from each
+   * layer's pax `SCHILY.xattr.*` records byte for byte and applied in layer order (whiteouts
+   * included): `xattrDiff`. Default false: it reads every layer once more.
+   */
+  xattrs?: boolean;
   /** Keep the unpacked work dirs (their paths are returned). Default false. */
   keep?: boolean;
 }
@@ -43,6 +50,10 @@ export interface CompareResult {
   treeDiff: string[];
   /** With `layers`: `layer count: …` and `layer N: - …`/`+ …` lines; otherwise empty. */
   layerDiff: string[];
+  /** With `xattrs`: `- path\tname=hex …` (A) / `+ …` (B) lines for paths whose xattrs differ; otherwise empty. */
+  xattrDiff: string[];
+  /** With `xattrs`: each side's flattened xattrs, path → name → value in hex. */
+  xattrs?: { a: Record<string, Record<string, string>>; b: Record<string, Record<string, string>> };
   /** Normalized configs, for assertions beyond equality. */
   configA: NormalizedConfig;
   configB: NormalizedConfig;
@@ -174,11 +185,24 @@ export async function compareImages(
           ...(await Promise.all([listLayers(a.layout, a.manifest), listLayers(b.layout, b.manifest)])),
         )
       : [];
+    const flat = opts.xattrs
+      ? await Promise.all([imageXattrs(a.layout, a.manifest), imageXattrs(b.layout, b.manifest)])
+      : undefined;
+    const xattrLines = (m: Map<string, Record<string, string>>) =>
+      new Map(
+        [...formatXattrs(m)]
+          .filter(([p]) => !opts.ignorePaths?.test(p))
+          .map(([p, line]) => [p, `${p}\t${line}`]),
+      );
+    const xattrDiff = flat ? diffKeyed(xattrLines(flat[0]), xattrLines(flat[1])) : [];
     return {
-      same: configDiff.length === 0 && treeDiff.length === 0 && layerDiff.length === 0,
+      same:
+        configDiff.length === 0 && treeDiff.length === 0 && layerDiff.length === 0 && xattrDiff.length === 0,
       configDiff,
       treeDiff,
       layerDiff,
+      xattrDiff,
+      ...(flat ? { xattrs: { a: Object.fromEntries(flat[0]), b: Object.fromEntries(flat[1]) } } : {}),
       configA,
       configB,
       entries: { a: listA.filter(keep).length, b: listB.filter(keep).length },

@@ -45,8 +45,8 @@ async function firstBytes(file: string): Promise<Buffer> {
   return Buffer.alloc(4);
 }
 
-/** Decompressed contents of a layer blob (gzip by zlib, zstd by the `zstd` tool, plain as is). */
-async function openLayer(file: string): Promise<Readable> {
+/** Decompressed contents of a layer blob (gzip by zlib, zstd by the `zstd` tool, plain as is). @internal */
+export async function openLayer(file: string): Promise<Readable> {
   const kind = compressionOf(await firstBytes(file));
   if (kind === 'gzip') return createReadStream(file).pipe(createGunzip());
   if (kind === 'none') return createReadStream(file);

@@ -10,7 +10,8 @@ import { testEnv } from '../lib/test-env.js';
 /**
  * The oracle: every Dockerfile under cases/ is built by kiln and by BuildKit (a private Docker engine; buildah
  * when the engine cannot start) from the same base images in the same registry, and the two images must have
- * the same config and the same flattened file tree (type, mode, owner, size, content digest, link target).
+ * the same config, the same flattened file tree (type, mode, owner, size, content digest, link target) and the
+ * same extended attributes (read from the layers' pax records).
  * A case may hold `case.json` with `buildArgs`, `target`, `needs` ('debian') and `oracleDockerfile` (an
  * equivalent Dockerfile for the oracle when it lacks a feature, e.g. heredocs).
  */
@@ -20,6 +21,8 @@ interface CaseSpec {
   oracleDockerfile?: string;
   /** Secrets for RUN --mount=type=secret (the oracle gets an equivalent Dockerfile instead). */
   secrets?: Record<string, string>;
+  /** Xattrs (path → name → hex value) both images must carry in their layers, beyond agreeing. */
+  expectXattrs?: Record<string, Record<string, string>>;
 }
 
 /** Registers one test per case directory under `casesDir`. */
@@ -74,8 +77,14 @@ export async function oracleSuite(title: string, casesDir: string, opts: { execu
       // umoci unpacks both (inside compareImages); everything but timestamps and history text must agree.
       const cmp = await compareImages(`docker://${repo}:oracle`, `docker://${repo}:kiln`, {
         ...(oracle.builder === 'buildah' ? { ignorePaths: BUILDAH_ARTIFACTS } : {}),
+        xattrs: true,
       });
-      expect({ config: cmp.configDiff, tree: cmp.treeDiff }).toEqual({ config: [], tree: [] });
+      expect({ config: cmp.configDiff, tree: cmp.treeDiff, xattrs: cmp.xattrDiff }).toEqual({
+        config: [],
+        tree: [],
+        xattrs: [],
+      });
+      for (const [p, x] of Object.entries(spec.expectXattrs ?? {})) expect(cmp.xattrs?.b[p]).toEqual(x);
       expect(cmp.entries.b).toBeGreaterThan(0);
     });
   });

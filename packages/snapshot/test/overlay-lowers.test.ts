@@ -51,6 +51,7 @@ const STEP2 = `
   echo x > srv/app/h1 && ln srv/app/h1 srv/app/h2
   chown 1234:1234 etc/motd && chmod 700 var/lib
   echo p > proc/ignored
+  : 1<> etc/passwd
 `;
 
 const sh = (root: string, script: string) => execFileSync('sh', ['-ec', `cd ${root}\n${script}`]);
@@ -124,6 +125,7 @@ describe.each([
     expect(paths).not.toContain('usr/share/doc'); // copied up for README only: unchanged
     expect(paths).not.toContain('var/lib/keep'); // a stub made and removed, mtime put back
     expect(paths).toContain('etc'); // a file made and removed: its mtime moved
+    expect(paths).not.toContain('etc/passwd'); // opened for writing, nothing written: copied up, unchanged
     expect(paths).toContain('opt/tool');
     expect(paths.filter((p) => p.includes('.wh.'))).toEqual([
       'etc/.wh.added', // added by step 1, in the layer above the base

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import path from 'node:path/posix';
 import { SnapshotError, throwIfAborted } from '../errors.js';
 import { type FileStat, type FileSystem, listDir, type Xattrs } from '../fs/file-system.js';
@@ -49,6 +50,7 @@ export interface OverlayChanges {
 // overlayfs(5): a whiteout is a 0:0 character device; an opaque directory carries
 // `trusted.overlay.opaque=y` (or `user.overlay.opaque=y` with the userxattr mount option);
 // redirect and metacopy xattrs mean the object's data is still in a lower layer.
+const ORIGIN_KEYS = ['trusted.overlay.origin', 'user.overlay.origin'];
 const LOWER_DATA_KEYS = [
   'trusted.overlay.redirect',
   'user.overlay.redirect',
@@ -113,7 +115,8 @@ export function sameDirectory(
  * the upper dir holds only because overlay copied it up (a parent of a changed file, unchanged
  * itself per {@link sameDirectory} and its kept xattrs) is left out; an opaque directory becomes a
  * whiteout for each name the lowers showed in it and the upper does not hold, recursively; a
- * whiteout of a name the lowers did not show is dropped; whiteouts come last, with mtime 0. The
+ * whiteout of a name the lowers did not show is dropped; a regular file copied up but unchanged
+ * (opened for writing, nothing written) is left out; whiteouts come last, with mtime 0. The
  * lower layers are read only at the paths the upper dir holds.
  */
 export async function layerFromOverlayUpper(
@@ -164,6 +167,8 @@ export async function layerFromOverlayUpper(
   const xattrs: Map<string, Xattrs> =
     fs.readXattrs && batch.length > 0 ? await fs.readXattrs(batch) : new Map();
 
+  const untouched = stack ? await untouchedCopies(fs, stack, found, xattrs) : new Set<string>();
+
   const maker = new EntryMaker(fs);
   const opaqueKey = opaqueKeys(options.xattrNamespace);
   const result: OverlayChanges = { entries: [], changed: [], deleted: [], opaque: [] };
@@ -212,6 +217,7 @@ export async function layerFromOverlayUpper(
       }
       if (before && sameDirectory(before.st, st) && sameKeptXattrs(x, xattrs.get(before.host))) continue;
     }
+    if (untouched.has(rel)) continue;
     const entry = await maker.make(host, rel, st, layerXattrs(x));
     if (!entry) continue;
     result.changed.push(rel);
@@ -231,6 +237,53 @@ export async function layerFromOverlayUpper(
     for (const rel of result.deleted) result.entries.push(whiteoutEntry(rel, 0));
   }
   return result;
+}
+
+/**
+ * The regular files overlay copied up (they carry its `origin` xattr) but nobody changed: a program that
+ * opens a file for writing and writes nothing (lckpwdf's `/etc/.pwd.lock`, under useradd) makes such a copy,
+ * and a directory diff does not report it. Unchanged means the same permissions, owner, size, mtime, link
+ * count, kept xattrs and bytes as what the lowers show at that path.
+ */
+async function untouchedCopies(
+  fs: FileSystem,
+  stack: LowerStack,
+  found: Found[],
+  xattrs: Map<string, Xattrs>,
+): Promise<Set<string>> {
+  const same: { rel: string; upper: string; lower: string }[] = [];
+  for (const f of found) {
+    const x = xattrs.get(f.host);
+    if (f.st.kind !== 'file' || !x || !ORIGIN_KEYS.some((k) => k in x)) continue;
+    const p = await stack.lookup(f.rel);
+    const a = p?.st;
+    const b = f.st;
+    if (
+      a?.kind === 'file' &&
+      a.mode === b.mode &&
+      a.uid === b.uid &&
+      a.gid === b.gid &&
+      a.size === b.size &&
+      a.mtimeMs === b.mtimeMs &&
+      a.nlink === b.nlink
+    )
+      same.push({ rel: f.rel, upper: f.host, lower: p!.host });
+  }
+  const result = new Set<string>();
+  if (same.length === 0) return result;
+  const lowerXattrs = fs.readXattrs ? await fs.readXattrs(same.map((s) => s.lower)) : new Map();
+  for (const s of same) {
+    if (!sameKeptXattrs(xattrs.get(s.upper), lowerXattrs.get(s.lower))) continue;
+    const [a, b] = await Promise.all([contentDigest(fs, s.upper), contentDigest(fs, s.lower)]);
+    if (a === b) result.add(s.rel);
+  }
+  return result;
+}
+
+async function contentDigest(fs: FileSystem, file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of fs.createReadStream(file)) h.update(chunk as Buffer);
+  return h.digest('hex');
 }
 
 interface Found {

@@ -24,6 +24,8 @@ export interface OracleBuildOptions {
    * for both builders). Both oracles here support RUN --mount (secret, bind, cache, tmpfs).
    */
   secrets?: Record<string, string>;
+  /** SSH agents for `RUN --mount=type=ssh`: id → agent socket or private key file (`--ssh ID=PATH`, both builders). */
+  ssh?: Record<string, string>;
   /**
    * `buildkit` (the private Docker engine), `buildah`, or `auto` (default): BuildKit,
    * falling back to buildah when the engine cannot start.
@@ -75,6 +77,7 @@ export async function oracleBuild(opts: OracleBuildOptions): Promise<OracleBuild
     ...Object.entries(opts.buildArgs ?? {}).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]),
     ...(opts.target ? ['--target', opts.target] : []),
     ...Object.entries(opts.secrets ?? {}).flatMap(([id, src]) => ['--secret', `id=${id},src=${src}`]),
+    ...Object.entries(opts.ssh ?? {}).flatMap(([id, src]) => ['--ssh', `${id}=${src}`]),
   ];
   const builder = opts.builder ?? 'auto';
   if (builder !== 'buildah') {

@@ -111,6 +111,11 @@ export const BUILD_FLAGS: FlagSpec[] = [
     help: 'Build secret for RUN --mount=type=secret: id=NAME,src=FILE or id=NAME,env=VAR (repeatable)',
   },
   {
+    name: 'ssh',
+    kind: 'list',
+    help: 'SSH agent for RUN --mount=type=ssh: ID=SOCKET, ID=KEYFILE[,KEYFILE…], or ID alone for $SSH_AUTH_SOCK (repeatable; id "default" unless the mount names one)',
+  },
+  {
     name: 'ignore-path',
     kind: 'list',
     help: 'Image path whose changes RUN snapshots leave out (repeatable)',

@@ -143,6 +143,8 @@ export async function optionsFromFlags(
       options.secrets[id] = file ? { file } : { env: fields.env! };
     }
   }
+  const ssh = list(values, 'ssh');
+  if (ssh.length) options.ssh = sshSources(ssh, io.env);
   const sub = str(values, 'context-sub-path');
   if (sub) options.contextSubPath = sub;
   const target = str(values, 'target');
@@ -200,4 +202,30 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     if (KilnError.is(e)) return 1;
     return 1;
   }
+}
+
+/** `--ssh` values (BuildKit's spelling: `ID`, `ID=SOCKET`, `ID=KEY[,KEY…]`) as build()'s `ssh` option. */
+function sshSources(
+  specs: string[],
+  env: Record<string, string | undefined>,
+): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const spec of specs) {
+    const eq = spec.indexOf('=');
+    const id = eq < 0 ? spec : spec.slice(0, eq);
+    const paths =
+      eq < 0
+        ? []
+        : spec
+            .slice(eq + 1)
+            .split(',')
+            .filter(Boolean);
+    if (!id) throw new UsageError(`--ssh "${spec}" must be ID, ID=SOCKET or ID=KEYFILE[,KEYFILE…]`);
+    if (paths.length === 0 && !env.SSH_AUTH_SOCK)
+      throw new UsageError(
+        `--ssh ${id}: SSH_AUTH_SOCK is not set; give an agent socket or key files (--ssh ${id}=PATH)`,
+      );
+    out[id] = paths.length === 0 ? env.SSH_AUTH_SOCK! : paths.length === 1 ? paths[0]! : paths;
+  }
+  return out;
 }

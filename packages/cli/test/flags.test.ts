@@ -170,6 +170,29 @@ describe('kiln build flags become build() options', () => {
       context: 'ctx',
     });
   });
+  test("--ssh in BuildKit's spelling: ID=SOCKET, ID=KEY,KEY, or ID alone for $SSH_AUTH_SOCK", async () => {
+    const { options } = await run(
+      [
+        'build',
+        '--no-push',
+        '--ssh',
+        'default',
+        '--ssh',
+        'git=/keys/a,/keys/b',
+        '--ssh',
+        'ci=/run/agent.sock',
+      ],
+      { SSH_AUTH_SOCK: '/tmp/agent.1' },
+    );
+    expect(options?.ssh).toEqual({
+      default: '/tmp/agent.1',
+      git: ['/keys/a', '/keys/b'],
+      ci: '/run/agent.sock',
+    });
+    const missing = await run(['build', '--no-push', '--ssh', 'default']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/SSH_AUTH_SOCK is not set/);
+  });
   test('no destination at all is a usage error (status 2), as in kaniko', async () => {
     const r = await run(['build']);
     expect(r.code).toBe(2);

@@ -25,6 +25,7 @@ import { type ImageAccess, openImageAccess, type PlatformSpec, platformOf } from
 import { writeImage } from './image/outputs.js';
 import type { BuildOptions, BuildResult, BuildWarning, InstructionTiming } from './options.js';
 import { runStage, type StageContext, type StageResult } from './stage/run-stage.js';
+import { SshAgents } from './stage/ssh-agents.js';
 
 /** The executor a build uses when the caller names none: the rootless namespace executor on Linux. */
 function defaultExecutor(): Executor | undefined {
@@ -196,6 +197,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       ? (options.sourceDateEpoch ?? Number(process.env.SOURCE_DATE_EPOCH ?? 0))
       : undefined;
     const created = epoch !== undefined ? new Date(epoch * 1000).toISOString() : new Date().toISOString();
+    const ssh =
+      options.ssh && Object.keys(options.ssh).length > 0 ? await SshAgents.open(options.ssh) : undefined;
+    if (ssh) cleanups.push(() => ssh.close());
     const timings: InstructionTiming[] = [];
     const dispatchWarnings: Warning[] = [];
     const stageCtx: StageContext = {
@@ -205,6 +209,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       ...(ctx.source ? { context: ctx.source } : {}),
       ...(ctx.dir ? { contextDir: ctx.dir } : {}),
       ...(options.secrets ? { secrets: options.secrets } : {}),
+      ...(ssh ? { ssh } : {}),
       ...(options.ignorePaths?.length
         ? { ignorePaths: options.ignorePaths.map((p) => p.replace(/^\/+|\/+$/g, '')) }
         : {}),

@@ -73,6 +73,13 @@ export interface BuildOptions {
    * itself. They are mounted for one RUN and never reach a layer, the config, the history or an event.
    */
   secrets?: Record<string, { file?: string; env?: string; value?: string | Buffer }>;
+  /**
+   * SSH agents for `RUN --mount=type=ssh[,id=…]` (id `default` unless the mount names one), by id: an agent's
+   * socket path, or private key files (kiln starts an `ssh-agent` holding them for the build; keys with a
+   * passphrase must be loaded into your own agent instead), or `''` for `$SSH_AUTH_SOCK`. BuildKit's
+   * `--ssh id=…`. Each RUN reaches the agent through a socket of its own that leaves no trace in the image.
+   */
+  ssh?: Record<string, string | string[]>;
   /** Paths (absolute in the image) a RUN's snapshot leaves out, with everything below them. */
   ignorePaths?: string[];
   /** Cancels the build. */

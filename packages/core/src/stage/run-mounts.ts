@@ -11,9 +11,11 @@ export interface PreparedMounts {
   mounts: RunMount[];
   /** Extra environment (secrets exposed with `env=`). */
   env: Record<string, string>;
+  /** Environment the RUN gets only where its own (image Env, build args) lacks the name: `SSH_AUTH_SOCK`. */
+  envDefaults: Record<string, string>;
   /** Mount targets, relative to the rootfs, left out of the RUN's layer. */
   targets: string[];
-  /** Releases `sharing=locked` caches. */
+  /** Releases `sharing=locked` caches and closes ssh forwarding sockets. */
   release(): void;
 }
 
@@ -32,13 +34,25 @@ async function lock(key: string): Promise<() => void> {
   return release;
 }
 
+/** A RUN's environment (`K=V` list) with what its mounts add: `env` always, `envDefaults` where unset. */
+export function mountEnv(base: string[], prepared: Pick<PreparedMounts, 'env' | 'envDefaults'>): string[] {
+  const names = new Set(base.map((kv) => kv.slice(0, kv.indexOf('='))));
+  return [
+    ...base,
+    ...Object.entries(prepared.env).map(([k, v]) => `${k}=${v}`),
+    ...Object.entries(prepared.envDefaults)
+      .filter(([k]) => !names.has(k) && !(k in prepared.env))
+      .map(([k, v]) => `${k}=${v}`),
+  ];
+}
+
 const safeName = (id: string) => createHash('sha256').update(id).digest('hex').slice(0, 32);
 
 /**
  * Prepares `RUN --mount` sources on the host: cache directories (persisted under the cache dir, keyed by id,
  * `sharing=shared|private|locked`), tmpfs, secrets (written to a 0400 file outside the rootfs), and binds from
  * the context directory or another stage's rootfs (read-only unless `rw`, in which case a copy is bound so
- * writes are discarded, as BuildKit discards them).
+ * writes are discarded, as BuildKit discards them), and ssh agent sockets.
  */
 export async function prepareMounts(
   ctx: StageContext,
@@ -48,7 +62,9 @@ export async function prepareMounts(
 ): Promise<PreparedMounts> {
   const mounts: RunMount[] = [];
   const env: Record<string, string> = {};
+  const envDefaults: Record<string, string> = {};
   const targets: string[] = [];
+  let sshCount = 0;
   const releases: (() => void)[] = [];
   const scratch = () => mkdtemp(path.join(ctx.workDir, 'mount-'));
   for (const m of specs) {
@@ -139,6 +155,32 @@ export async function prepareMounts(
         targets.push(target);
         break;
       }
+      case 'ssh': {
+        if (m.source !== undefined)
+          throw new KilnError('KILN_BAD_MOUNT', `${text}: ssh does not support source`);
+        // Like BuildKit: /run/buildkit/ssh_agent.<n> counting every ssh mount of the RUN (skipped ones too), and
+        // SSH_AUTH_SOCK names the first one's target, unless the RUN's environment has it already.
+        const at = target ?? `/run/buildkit/ssh_agent.${sshCount}`;
+        if (sshCount++ === 0) envDefaults.SSH_AUTH_SOCK = at;
+        const id = m.id ?? 'default';
+        if (!ctx.ssh?.has(id)) {
+          if (m.required)
+            throw new KilnError(
+              'KILN_SSH_MISSING',
+              `${text}: no SSH agent or key "${id}" was given (build option ssh, CLI --ssh ${id}=<socket or key file>)`,
+            );
+          break; // optional and not given: no mount, as BuildKit skips it
+        }
+        const forward = await ctx.ssh.forward(id, {
+          mode: m.mode ? Number.parseInt(m.mode, 8) : 0o600,
+          uid: m.uid ? Number(m.uid) : 0,
+          gid: m.gid ? Number(m.gid) : 0,
+        });
+        releases.push(() => forward.close());
+        mounts.push({ type: 'ssh', target: at, source: forward.path, readonly: true });
+        targets.push(at);
+        break;
+      }
       default:
         throw new KilnError('KILN_UNSUPPORTED', `${text}: RUN --mount=type=${m.type} is not supported yet`);
     }
@@ -146,6 +188,7 @@ export async function prepareMounts(
   return {
     mounts,
     env,
+    envDefaults,
     targets: targets.map((t) => t.replace(/^\/+/, '')),
     release: () => {
       for (const r of releases) r();

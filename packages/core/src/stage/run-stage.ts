@@ -19,6 +19,7 @@ import { baseFilesystem } from './base-fs.js';
 import { addHistory, applyMetadata } from './dispatch.js';
 import { applyCopy, applyWorkdir } from './filesystem-steps.js';
 import { applyRun } from './run-step.js';
+import type { SshAgents } from './ssh-agents.js';
 import { emptyFilesystem, type StageFilesystem, StageState } from './stage-state.js';
 
 /** Everything a stage needs from the build. */
@@ -30,6 +31,8 @@ export interface StageContext {
   /** The context's directory on disk, when it is a local directory (RUN --mount=type=bind reads it). */
   contextDir?: string;
   secrets?: NonNullable<import('../options.js').BuildOptions['secrets']>;
+  /** Agents for `RUN --mount=type=ssh`, by id (build option `ssh`). */
+  ssh?: SshAgents;
   ignore?: PathFilter;
   /** Image paths RUN snapshots leave out (kaniko's --ignore-path), relative. */
   ignorePaths?: string[];

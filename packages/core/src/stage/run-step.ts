@@ -14,7 +14,7 @@ import { writeLayer } from '../image/write-layer.js';
 import { addHistory } from './dispatch.js';
 import { appendLayer, layerOptions } from './filesystem-steps.js';
 import { mountOverlay } from './overlay-mount.js';
-import { type PreparedMounts, prepareMounts } from './run-mounts.js';
+import { mountEnv, type PreparedMounts, prepareMounts } from './run-mounts.js';
 import type { StageContext } from './run-stage.js';
 import type { StageState } from './stage-state.js';
 
@@ -234,10 +234,7 @@ async function runWithMounts(
   const createdFiles = await mountpoints(rootfs, tree, [...prepared.mounts, ...scripts]);
   const { exitCode } = await ctx.executor!.run({
     argv: command.argv,
-    env: [
-      ...(await runEnv(ctx, state, rootfs, tree)),
-      ...Object.entries(prepared.env).map(([k, v]) => `${k}=${v}`),
-    ],
+    env: mountEnv(await runEnv(ctx, state, rootfs, tree), prepared),
     cwd: state.workdir,
     user: state.config.config.User ?? '',
     rootfs,

@@ -30,6 +30,19 @@ export type BuildEvent =
       layer?: { digest: string; size: number };
     }
   | { type: 'run-output'; stage: number; index: number; stream: 'stdout' | 'stderr'; text: string }
+  /**
+   * How a RUN's changes were found (`overlay`: its own upper dir; `dir-diff`: the whole rootfs compared with a
+   * record made before the command), how long that took (the command and the layer writing excluded) and how
+   * many layer entries it gave. Sent after the command, before its `instruction-end`.
+   */
+  | {
+      type: 'snapshot';
+      stage: number;
+      index: number;
+      method: 'overlay' | 'dir-diff';
+      durationMs: number;
+      entries: number;
+    }
   | { type: 'warning'; rule: string; message: string; location?: SourceLocation; url?: string }
   | { type: 'pull'; digest: string; bytes: number; reason: string }
   | { type: 'push'; destination: string; digest: string; bytes: number; mounted?: boolean; existed?: boolean }

@@ -198,7 +198,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       : undefined;
     const created = epoch !== undefined ? new Date(epoch * 1000).toISOString() : new Date().toISOString();
     const ssh =
-      options.ssh && Object.keys(options.ssh).length > 0 ? await SshAgents.open(options.ssh) : undefined;
+      options.ssh && Object.keys(options.ssh).length > 0
+        ? await SshAgents.open(options.ssh, workDir)
+        : undefined;
     if (ssh) cleanups.push(() => ssh.close());
     const timings: InstructionTiming[] = [];
     const dispatchWarnings: Warning[] = [];

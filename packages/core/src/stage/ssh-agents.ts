@@ -49,10 +49,17 @@ export class SshAgents {
   private started = 0;
   private dir: Promise<string> | undefined;
 
-  private constructor(private readonly sources: Map<string, Resolved>) {}
+  private constructor(
+    private readonly sources: Map<string, Resolved>,
+    private readonly workDir: string | undefined,
+  ) {}
 
-  /** Checks every source (sockets exist, key files are files) so a bad `--ssh` fails before the build starts. */
-  static async open(sources: Record<string, SshSource>): Promise<SshAgents> {
+  /**
+   * Checks every source (sockets exist, key files are files) so a bad `--ssh` fails before the build starts, and
+   * loads key files into their agents at once (before an in-place build can change the machine's files).
+   * Sockets go under `workDir` when its path is short enough, else under the OS temp dir.
+   */
+  static async open(sources: Record<string, SshSource>, workDir?: string): Promise<SshAgents> {
     const resolved = new Map<string, Resolved>();
     for (const [id, given] of Object.entries(sources)) {
       const list = (Array.isArray(given) ? given : [given]).filter((p) => p !== '');
@@ -84,16 +91,25 @@ export class SshAgents {
         resolved.set(id, { kind: 'keys', keys: paths });
       }
     }
-    return new SshAgents(resolved);
+    const agents = new SshAgents(resolved, workDir);
+    try {
+      await Promise.all([...resolved].filter(([, r]) => r.kind === 'keys').map(([id]) => agents.agent(id)));
+    } catch (e) {
+      await agents.close();
+      throw e;
+    }
+    return agents;
   }
 
   has(id: string): boolean {
     return this.sources.has(id);
   }
 
-  /** A private directory for sockets, short enough for unix socket paths (108 bytes) wherever the work dir is. */
+  /** A private directory for sockets, short enough for unix socket paths (at most 107 bytes). */
   private socketDir(): Promise<string> {
-    this.dir ??= mkdtemp(path.join(os.tmpdir(), 'kiln-ssh-'));
+    // mkdtemp adds 6 characters; the longest name in it is `run-` and 8 more.
+    const parent = this.workDir && this.workDir.length + 30 < 107 ? this.workDir : os.tmpdir();
+    this.dir ??= mkdtemp(path.join(parent, 'kiln-ssh-'));
     return this.dir;
   }
 

@@ -60,7 +60,7 @@ interface StreamState {
  * downloads does not serialise on the main thread (which also parses HTTP and writes files).
  * Each chunk is copied once into the stream's shared ring (far cheaper than hashing it); the
  * main thread waits only when the worker is a whole ring behind, so memory stays flat. Started
- * on first use and unref'd (it never keeps the process alive); `close()` ends it.
+ * on first use; it keeps the process alive only while a stream is being hashed. `close()` ends it.
  */
 export class HashWorker {
   #worker: Worker | undefined;
@@ -70,12 +70,12 @@ export class HashWorker {
   #ensure(): Worker {
     if (this.#worker) return this.#worker;
     const w = new Worker(WORKER_SOURCE, { eval: true });
-    w.unref();
     w.on('message', (m: { id: number; consumed?: number; hex?: string }) => {
       const s = this.#streams.get(m.id);
       if (!s) return;
       if (m.hex !== undefined) {
         this.#streams.delete(m.id);
+        this.#idle();
         s.done?.resolve(m.hex);
         return;
       }
@@ -94,8 +94,15 @@ export class HashWorker {
     };
     w.on('error', fail);
     w.on('exit', (code) => fail(new Error(`hash worker exited with code ${code}`)));
+    // Unref'd only now: adding a 'message' listener refs the worker's port again.
+    w.unref();
     this.#worker = w;
     return w;
+  }
+
+  /** With no stream left, the worker no longer keeps the process alive (while one is open, it must). */
+  #idle(): void {
+    if (this.#streams.size === 0) this.#worker?.unref();
   }
 
   /** create: a hasher for one stream. */
@@ -112,6 +119,7 @@ export class HashWorker {
     const ring = new Uint8Array(sab);
     const state: StreamState = { consumed: 0 };
     this.#streams.set(id, state);
+    w.ref();
     w.postMessage({ t: 'open', id, alg, sab, every: ACK_EVERY });
     let written = 0;
     const update = async (chunk: Buffer): Promise<void> => {
@@ -141,6 +149,7 @@ export class HashWorker {
         }),
       dispose: () => {
         if (this.#streams.delete(id)) w.postMessage({ t: 'x', id });
+        this.#idle();
       },
     };
   };

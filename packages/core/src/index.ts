@@ -12,3 +12,10 @@ export type {
   InstructionTiming,
   RegistrySettings,
 } from './options.js';
+export {
+  inUserNamespace,
+  type ReexecOptions,
+  reexecInUserNamespace,
+  type UserNamespaceMapping,
+  userNamespaceMapping,
+} from './user-namespace.js';

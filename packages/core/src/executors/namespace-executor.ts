@@ -1,9 +1,10 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { KilnError } from '../errors.js';
 import type { Executor, RunMount, RunRequest } from '../executor.js';
+import { SUBID_HINT } from '../user-namespace.js';
 import { envObject, runChild } from './child-process.js';
 import { findProgram } from './find-program.js';
 import { MountStubs } from './mount-stubs.js';
@@ -233,7 +234,14 @@ async function launcher(
   if (process.getuid?.() === 0) {
     if (id.uid === 0) keepCaps();
     else
-      join(await identityUserNamespace(findProgram(opts.unshare ?? 'unshare', 'util-linux'), id.uid, id.gid));
+      join(
+        await identityUserNamespace(
+          findProgram(opts.unshare ?? 'unshare', 'util-linux'),
+          id.uid,
+          id.gid,
+          id.groups,
+        ),
+      );
     switchUser();
     return out;
   }
@@ -286,7 +294,25 @@ function mountArgs(m: RunMount, inner: string): string[] {
 }
 
 function groupArgs(id: RunIdentity): string[] {
+  // A user namespace that maps only its creator denies setgroups(2) (see user_namespaces(7)); there the
+  // groups kiln has (none mapped) are kept, and a USER with supplementary groups is refused.
+  if (readFileSafe('/proc/self/setgroups').trim() === 'deny') {
+    if (id.groups.some((g) => g !== id.gid))
+      throw new KilnError(
+        'KILN_RUN_USERNS',
+        `USER ${id.uid} has supplementary groups ${id.groups.join(',')}, which this user namespace cannot set; ${SUBID_HINT}`,
+      );
+    return ['--keep-groups'];
+  }
   return id.groups.length > 0 ? ['--groups', id.groups.join(',')] : ['--clear-groups'];
+}
+
+function readFileSafe(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 /** The exit-code record of bubblewrap's `--json-status-fd` output (JSON lines; unknown members ignored). */

@@ -5,6 +5,7 @@ import { userInfo } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { KilnError } from '../errors.js';
+import { currentIdMaps, describeMap, identityMapText, idMapped, SUBID_HINT } from '../user-namespace.js';
 import { findProgram } from './find-program.js';
 
 const exec = promisify(execFile);
@@ -37,9 +38,6 @@ export interface HeldNamespace {
   pid: number;
   close(): void;
 }
-
-/** Every 32-bit id mapped onto itself: ids inside are the same numbers as outside. */
-const IDENTITY_MAP = '0 0 4294967295\n';
 
 /**
  * Starts `file args` (which must end up running `unshare --user -- cat`) and waits until it is in none of the
@@ -90,22 +88,30 @@ async function holdNamespace(
 }
 
 /**
- * As root: a user namespace owned by `uid` (so a process of that uid may join it) in which every id maps to
- * itself, so the files a non-root USER writes carry its real ids.
+ * As root (on the machine, or inside a user namespace kiln re-executed itself in): a user namespace owned by
+ * `uid` (so a process of that uid may join it) in which every id this process has maps to itself, so the files
+ * a non-root USER writes carry its real ids. A USER outside those ids is refused with `KILN_RUN_USERNS`.
  */
 export async function identityUserNamespace(
   unshare: string,
   uid: number,
   gid: number,
+  groups: number[] = [],
 ): Promise<HeldNamespace> {
+  const maps = currentIdMaps();
+  if (!idMapped(maps.uid, uid) || ![gid, ...groups].every((g) => idMapped(maps.gid, g)))
+    throw new KilnError(
+      'KILN_RUN_USERNS',
+      `uid ${uid} / gids ${[gid, ...groups].join(',')} are outside the ids this user namespace maps (${describeMap(maps.uid)} / ${describeMap(maps.gid)}); ${SUBID_HINT}`,
+    );
   return holdNamespace(
     unshare,
     ['--user', '--', 'cat'],
     { uid, gid },
     [await readlink('/proc/self/ns/user')],
     async (pid) => {
-      await writeFile(`/proc/${pid}/uid_map`, IDENTITY_MAP);
-      await writeFile(`/proc/${pid}/gid_map`, IDENTITY_MAP);
+      await writeFile(`/proc/${pid}/uid_map`, identityMapText(maps.uid));
+      await writeFile(`/proc/${pid}/gid_map`, identityMapText(maps.gid));
     },
   );
 }

@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { extractLayer } from '@kiln/snapshot';
+import { currentIdMaps, inUserNamespace } from '../user-namespace.js';
 import type { LayerRecord } from './layer-record.js';
 
 /**
@@ -15,8 +16,11 @@ export async function unpackedBase(
   layers: LayerRecord[],
   signal?: AbortSignal,
 ): Promise<string> {
+  // In a user namespace the owners on disk depend on its id maps (unmapped ids cannot be set at all), so a
+  // tree unpacked under other maps is another tree.
+  const maps = inUserNamespace() ? JSON.stringify(currentIdMaps()) : '';
   const key = createHash('sha256')
-    .update(layers.map((l) => l.diffId).join('\n'))
+    .update(layers.map((l) => l.diffId).join('\n') + maps)
     .digest('hex');
   const root = path.join(cacheDir, 'rootfs');
   const final = path.join(root, key);

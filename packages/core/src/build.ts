@@ -24,6 +24,7 @@ import { emptyConfig } from './image/config.js';
 import { type ImageAccess, openImageAccess, type PlatformSpec, platformOf } from './image/images.js';
 import { writeImage } from './image/outputs.js';
 import type { BuildOptions, BuildResult, BuildWarning, InstructionTiming } from './options.js';
+import { checkInPlacePlan, HostRoot } from './stage/host-root.js';
 import { runStage, type StageContext, type StageResult } from './stage/run-stage.js';
 import { SshAgents } from './stage/ssh-agents.js';
 
@@ -53,7 +54,10 @@ function isContextSource(x: unknown): x is ContextSource {
   return typeof x === 'object' && x !== null && typeof (x as ContextSource).list === 'function';
 }
 
-async function openBuildContext(options: BuildOptions): Promise<{ source?: ContextSource; dir?: string }> {
+async function openBuildContext(
+  options: BuildOptions,
+  tmpDir: string,
+): Promise<{ source?: ContextSource; dir?: string }> {
   const c = options.context;
   if (c === undefined || c === null) return {};
   if (isContextSource(c)) return { source: c };
@@ -69,6 +73,8 @@ async function openBuildContext(options: BuildOptions): Promise<{ source?: Conte
       ? path.resolve(spec.slice(6))
       : undefined;
   const source = await openContext(spec, {
+    // Inside the work dir: an in-place build keeps that directory, and removes it at the end like the rest.
+    tmpDir,
     ...(options.contextSubPath ? { contextSubPath: options.contextSubPath } : {}),
   });
   return {
@@ -129,11 +135,12 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const emit = makeEmitter(options.onEvent);
   const signal = options.signal;
   signal?.throwIfAborted();
-  const ctx = await openBuildContext(options);
   const workDir = options.workDir ?? (await mkdtemp(path.join(os.tmpdir(), 'kiln-')));
   const ownWorkDir = options.workDir === undefined;
   const cleanups: (() => Promise<void>)[] = [];
+  let ctx: Awaited<ReturnType<typeof openBuildContext>> = {};
   try {
+    ctx = await openBuildContext(options, workDir);
     const df = await readDockerfile(options, ctx);
     const platform = options.platform ? platformOf(options.platform) : hostPlatform();
     let plan: BuildPlan;
@@ -178,6 +185,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
           );
       }
     }
+    // An executor on the machine's own `/` (in-place, kaniko mode): refuse what it cannot do before any work.
+    const inPlace = executor?.rootfs === 'host';
+    if (inPlace) checkInPlacePlan(plan, df.name);
 
     let ignore: PathFilter | undefined;
     if (ctx.source) {
@@ -197,6 +207,21 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       ? (options.sourceDateEpoch ?? Number(process.env.SOURCE_DATE_EPOCH ?? 0))
       : undefined;
     const created = epoch !== undefined ? new Date(epoch * 1000).toISOString() : new Date().toISOString();
+    const hostRoot = inPlace
+      ? await HostRoot.open({
+          workDir,
+          cacheDir,
+          ...(ctx.dir ? { contextDir: ctx.dir } : {}),
+          ...(options.ignorePaths ? { ignorePaths: options.ignorePaths } : {}),
+          ...(options.keepPaths ? { keepPaths: options.keepPaths } : {}),
+          destinations: options.destinations ?? [],
+          secretFiles: Object.values(options.secrets ?? {}).flatMap((s) => (s.file ? [s.file] : [])),
+          sshSources: Object.values(options.ssh ?? {}).flatMap((s) =>
+            Array.isArray(s) && s.length ? s : [String(s)],
+          ),
+          ...(options.registry?.dockerConfigDir ? { dockerConfigDir: options.registry.dockerConfigDir } : {}),
+        })
+      : undefined;
     const ssh =
       options.ssh && Object.keys(options.ssh).length > 0
         ? await SshAgents.open(options.ssh, workDir)
@@ -231,17 +256,24 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       cleanups,
       warnings: dispatchWarnings,
       ...(executor ? { executor } : {}),
+      ...(hostRoot ? { hostRoot } : {}),
     };
     emit({
       type: 'build-start',
       stages: plan.needed.length,
       target: plan.stages[plan.target]!.name ?? String(plan.target),
     });
-    // Every needed stage starts now; a stage waits only for the stages it reads.
-    const all = plan.needed.map((i) => runStage(stageCtx, i));
-    const settled = await Promise.allSettled(all);
-    const failed = settled.find((s) => s.status === 'rejected');
-    if (failed) throw locate((failed as PromiseRejectedResult).reason, df.name);
+    if (hostRoot) {
+      // One `/`, one stage at a time: stages run in Dockerfile order (a stage only reads earlier ones).
+      for (const i of [...plan.needed].sort((a, b) => a - b))
+        await runStage(stageCtx, i).catch((e) => Promise.reject(locate(e, df.name)));
+    } else {
+      // Every needed stage starts now; a stage waits only for the stages it reads.
+      const all = plan.needed.map((i) => runStage(stageCtx, i));
+      const settled = await Promise.allSettled(all);
+      const failed = settled.find((s) => s.status === 'rejected');
+      if (failed) throw locate((failed as PromiseRejectedResult).reason, df.name);
+    }
     const final = await runStage(stageCtx, plan.target);
     // Dispatch-time warnings join the planner's; `# check=error=true` fails the build on them, as BuildKit does.
     dispatchWarnings.sort((a, b) => a.range.start.line - b.range.start.line);

@@ -28,5 +28,11 @@ export interface RunRequest {
  */
 export interface Executor {
   readonly name: string;
+  /**
+   * Where the executor runs commands. Absent: in `RunRequest.rootfs`, a directory kiln unpacks the stage into.
+   * `'host'`: on this machine's own `/` (the in-place executor, kaniko mode); `build()` then unpacks each stage
+   * over `/` (leaving kiln's own files alone), passes `rootfs: '/'`, and runs stages one after another.
+   */
+  readonly rootfs?: 'host';
   run(request: RunRequest): Promise<{ exitCode: number }>;
 }

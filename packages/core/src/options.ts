@@ -80,8 +80,16 @@ export interface BuildOptions {
    * `--ssh id=…`. Each RUN reaches the agent through a socket of its own that leaves no trace in the image.
    */
   ssh?: Record<string, string | string[]>;
-  /** Paths (absolute in the image) a RUN's snapshot leaves out, with everything below them. */
+  /**
+   * Paths (absolute in the image) a RUN's snapshot leaves out, with everything below them. In-place builds
+   * also never unpack over them nor delete them.
+   */
   ignorePaths?: string[];
+  /**
+   * In-place builds only: more paths of this machine the build must never delete or overwrite (files the
+   * caller writes after the build, such as digest files). kiln finds its own (see docs/contracts.md).
+   */
+  keepPaths?: string[];
   /** Cancels the build. */
   signal?: AbortSignal;
   /** Receives every build event. */

@@ -47,7 +47,7 @@ export function inPlaceExecutor(opts: InPlaceExecutorOptions = {}): Executor {
       'KILN_IN_PLACE_DISABLED',
       "the in-place executor overwrites this machine's root filesystem; enable it only in a disposable container, with { enabled: true } or KILN_IN_PLACE=1",
     );
-  return { name: 'in-place', run: (req) => runInPlace(req, opts) };
+  return { name: 'in-place', rootfs: 'host', run: (req) => runInPlace(req, opts) };
 }
 
 async function runInPlace(req: RunRequest, opts: InPlaceExecutorOptions): Promise<{ exitCode: number }> {

@@ -87,7 +87,12 @@ export async function appendLayer(ctx: StageContext, state: StageState, rec: Lay
   state.layers.push(rec);
   state.config.rootfs.diff_ids.push(rec.diffId);
   addHistory(state, createdBy, false, ctx.created);
-  if (state.rootfsDir) await extractLayer(await rec.open(), state.rootfsDir, { allowDevices: 'skip' });
+  if (state.rootfsDir)
+    await extractLayer(await rec.open(), state.rootfsDir, {
+      allowDevices: 'skip',
+      // On the machine's own `/`, kiln's own paths are out of the layer's reach.
+      ...(state.rootfsDir === ctx.hostRoot?.root ? ctx.hostRoot.extractOptions() : {}),
+    });
 }
 
 /**

@@ -18,6 +18,7 @@ import type { InstructionTiming } from '../options.js';
 import { baseFilesystem } from './base-fs.js';
 import { addHistory, applyMetadata } from './dispatch.js';
 import { applyCopy, applyWorkdir } from './filesystem-steps.js';
+import type { HostRoot } from './host-root.js';
 import { applyRun } from './run-step.js';
 import type { SshAgents } from './ssh-agents.js';
 import { emptyFilesystem, type StageFilesystem, StageState } from './stage-state.js';
@@ -50,6 +51,8 @@ export interface StageContext {
   /** One promise per started stage, so each stage runs once whoever needs it first. */
   results: Map<number, Promise<StageResult>>;
   executor?: Executor;
+  /** Set when the executor runs on the machine's own `/` (`rootfs: 'host'`): stages take turns on it. */
+  hostRoot?: HostRoot;
   /** Warnings found while dispatching (UndefinedVar on image-based stages). */
   warnings: Warning[];
   /** Undone at the end of the build, before the work dir is removed (overlay mounts). */
@@ -147,6 +150,7 @@ async function execute(ctx: StageContext, index: number): Promise<StageResult> {
   }
   let n = 0;
   for (const ins of stage.instructions) await step(ctx, index, state, ins, n++);
+  ctx.hostRoot?.finished(state);
   const durationMs = performance.now() - started;
   ctx.emit({ type: 'stage-end', stage: index, ...(stage.name ? { name: stage.name } : {}), durationMs });
   return { state, durationMs };

@@ -30,6 +30,9 @@ const IGNORED = ['proc', 'sys', 'dev', 'etc/resolv.conf', 'etc/hosts', 'etc/host
  */
 export async function materialize(ctx: StageContext, state: StageState): Promise<string> {
   if (state.rootfsDir) return state.rootfsDir;
+  // In-place builds: the stage running its instructions gets the machine's own `/` (see HostRoot).
+  const host = ctx.hostRoot;
+  if (host && !host.isFinished(state)) return (state.materializing ??= host.take(ctx, state));
   state.materializing ??= (async () => {
     // The base image's layers come first; kiln's own layers (those with a file) follow them.
     const firstOwn = state.layers.findIndex((l) => l.file !== undefined);
@@ -214,7 +217,7 @@ async function runWithMounts(
   prepared: PreparedMounts,
 ) {
   // What was mounted leaves no trace; the mount points stay, as BuildKit leaves them (see mountpoints()).
-  const ignore = [...IGNORED, ...(ctx.ignorePaths ?? [])];
+  const ignore = [...IGNORED, ...(ctx.ignorePaths ?? []), ...(ctx.hostRoot?.ignored ?? [])];
   // BuildKit's rules for shell form and heredocs; a `#!` heredoc becomes a script file mounted for the run.
   const shell = state.config.config.Shell?.length ? state.config.config.Shell : ['/bin/sh', '-c'];
   const command = runCommandLine(ins, shell);

@@ -38,6 +38,11 @@ export class StageState {
   rootfsDir?: string;
   /** Set while the rootfs is being unpacked, so concurrent callers wait for the same work. */
   materializing?: Promise<string>;
+  /**
+   * Set when the stage gave up the machine's `/` to another stage (in-place builds): gives a directory
+   * holding the stage's files again, unpacked on first use.
+   */
+  reopen?: () => Promise<string>;
 
   constructor(
     config: ImageConfigFile,
@@ -60,6 +65,7 @@ export class StageState {
    */
   openFile(p: string): Promise<Readable> {
     if (this.rootfsDir) return Promise.resolve(createReadStream(path.join(this.rootfsDir, p)));
+    if (this.reopen) return this.reopen().then((dir) => createReadStream(path.join(dir, p)));
     return this.fs.base.open(p);
   }
 

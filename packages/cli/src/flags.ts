@@ -118,7 +118,12 @@ export const BUILD_FLAGS: FlagSpec[] = [
   {
     name: 'ignore-path',
     kind: 'list',
-    help: 'Image path whose changes RUN snapshots leave out (repeatable)',
+    help: 'Image path whose changes RUN snapshots leave out (repeatable); with --in-place also never unpacked over or deleted',
+  },
+  {
+    name: 'in-place',
+    kind: 'bool',
+    help: "kaniko mode: unpack each stage over this machine's / and run RUN there; only in a disposable container (also KILN_IN_PLACE=1)",
   },
   {
     name: 'verbosity',
@@ -183,7 +188,8 @@ export const BUILD_FLAGS: FlagSpec[] = [
     name: 'cleanup',
     kind: 'bool',
     help: 'kaniko in-place cleanup',
-    ignoredNote: 'kiln leaves no rootfs behind',
+    ignoredNote:
+      'kiln leaves no rootfs behind, except with --in-place, where / keeps the last stage that ran',
   },
   {
     name: 'force',

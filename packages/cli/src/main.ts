@@ -1,5 +1,12 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import { type BuildEvent, type BuildOptions, type BuildResult, build, KilnError } from '@kiln/core';
+import {
+  type BuildEvent,
+  type BuildOptions,
+  type BuildResult,
+  build,
+  inPlaceExecutor,
+  KilnError,
+} from '@kiln/core';
 import { BUILD_FLAGS } from './flags.js';
 import { type FlagValues, formatHelp, parseArgs, UsageError } from './parse-args.js';
 import { createProgress } from './progress.js';
@@ -151,6 +158,13 @@ export async function optionsFromFlags(
   if (target) options.target = target;
   const platform = str(values, 'custom-platform');
   if (platform) options.platform = platform;
+  // kaniko mode: --in-place, or KILN_IN_PLACE=1 unless --in-place=false.
+  if (values['in-place'] ?? io.env.KILN_IN_PLACE === '1') {
+    options.executor = inPlaceExecutor({ enabled: true });
+    const written = ['digest-file', 'image-name-with-digest-file', 'image-name-tag-with-digest-file'];
+    const keep = written.map((k) => str(values, k)).filter((p): p is string => !!p);
+    if (keep.length) options.keepPaths = keep;
+  }
   return options;
 }
 

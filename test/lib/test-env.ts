@@ -1,5 +1,6 @@
 import { inject } from 'vitest';
 import type { SeededImages } from '../setup/base-images.js';
+import type { RootlessUsers } from '../setup/rootless-user.js';
 
 /**
  * What the e2e global setup (test/setup/global-setup.ts) gives every test: two running
@@ -28,6 +29,8 @@ export interface KilnTestEnv {
   imagesTls: SeededImages;
   /** Whether the Debian image was seeded (`KILN_TEST_DEBIAN` != '0'). */
   debian: boolean;
+  /** Ordinary users for rootless runs (made by the setup when it runs as root). */
+  rootless?: RootlessUsers;
   /** Wall times of the setup steps in ms. */
   timings: Record<string, number>;
 }

@@ -2,6 +2,7 @@ import type { TestProject } from 'vitest/node';
 import { envVarsOf, type KilnTestEnv } from '../lib/test-env.js';
 import { type BaseImageLayouts, buildBaseImages, pushBaseImages } from './base-images.js';
 import { type RunningRegistry, startRegistry } from './distribution.js';
+import { ensureRootlessUsers } from './rootless-user.js';
 import { cleanupStateDir, createStateDir, sweepStaleStateDirs } from './state-dir.js';
 
 /**
@@ -66,6 +67,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
     lap('base images push (both registries)', t);
     for (const [k, v] of Object.entries(built.timings)) timings[`  ${k}`] = v;
     timings.total = Math.round(performance.now() - t0);
+    t = performance.now();
+    const rootless = await ensureRootlessUsers();
+    lap('rootless users', t);
     const env: KilnTestEnv = {
       stateDir,
       registry: plain.host,
@@ -79,6 +83,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       imagesTls,
       debian,
       timings,
+      ...(rootless ? { rootless } : {}),
     };
     project.provide('kilnTest', env);
     Object.assign(process.env, envVarsOf(env));

@@ -27,6 +27,7 @@ import type { BuildOptions, BuildResult, BuildWarning, InstructionTiming } from 
 import { checkInPlacePlan, HostRoot } from './stage/host-root.js';
 import { runStage, type StageContext, type StageResult } from './stage/run-stage.js';
 import { SshAgents } from './stage/ssh-agents.js';
+import { SUBID_HINT, userNamespaceMapping } from './user-namespace.js';
 
 /** The executor a build uses when the caller names none: the rootless namespace executor on Linux. */
 function defaultExecutor(): Executor | undefined {
@@ -174,16 +175,34 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 
     // RUN needs an executor: fail before any work, naming the line.
     const executor = options.executor === undefined ? defaultExecutor() : options.executor || undefined;
-    if (!executor) {
-      for (const i of plan.needed) {
-        const run = plan.stages[i]!.instructions.find((x: Instruction) => x.kind === 'run');
-        if (run)
-          throw new KilnError(
-            'KILN_NO_EXECUTOR',
-            `${df.name}:${run.range.start.line}: ${run.original}: RUN needs an executor, and this build has none`,
-            { location: { file: df.name, line: run.range.start.line, column: run.range.start.column } },
-          );
-      }
+    const firstRun = plan.needed
+      .map((i) => plan.stages[i]!.instructions.find((x: Instruction) => x.kind === 'run'))
+      .find((x) => x !== undefined);
+    const refuseRun = (code: string, why: string) => {
+      const at = firstRun!.range.start;
+      throw new KilnError(code, `${df.name}:${at.line}: ${firstRun!.original}: ${why}`, {
+        location: { file: df.name, line: at.line, column: at.column },
+      });
+    };
+    if (firstRun && !executor)
+      refuseRun('KILN_NO_EXECUTOR', 'RUN needs an executor, and this build has none');
+    // An ordinary user cannot give a RUN rootfs the image's owners: that takes a user namespace (the CLI
+    // re-executes itself in one; embedders call reexecInUserNamespace()).
+    if (
+      firstRun &&
+      executor?.name === 'namespace' &&
+      process.platform === 'linux' &&
+      process.getuid?.() !== 0
+    )
+      refuseRun(
+        'KILN_ROOTLESS',
+        `RUN as an ordinary user (uid ${process.getuid?.()}) needs kiln to run as root in a user namespace: start the program with reexecInUserNamespace() from @kiln/core (the kiln CLI does), or under \`unshare --map-root-user --map-auto --mount\``,
+      );
+    if (firstRun && executor?.name === 'namespace' && userNamespaceMapping() === 'single') {
+      // Only uid 0 and gid 0 exist in this namespace: the base's other owners cannot be set on disk.
+      const message = `this build runs in a user namespace that maps only root: files the base image gives to other owners become root's in RUN stages, and a RUN that switches to or chowns to other ids fails; ${SUBID_HINT}`;
+      warnings.push({ rule: 'SingleIdUserNamespace', message, line: firstRun.range.start.line });
+      emit({ type: 'warning', rule: 'SingleIdUserNamespace', message });
     }
     // An executor on the machine's own `/` (in-place, kaniko mode): refuse what it cannot do before any work.
     const inPlace = executor?.rootfs === 'host';

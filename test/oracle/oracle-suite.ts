@@ -2,9 +2,10 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { build, type Executor } from '@kiln/core';
-import { describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 import { BUILDAH_ARTIFACTS, compareImages, inspectImage } from '../lib/compare.js';
 import { oracleBuild } from '../lib/oracle.js';
+import { type RootlessRun, rootlessRun } from '../lib/rootless.js';
 import { testEnv } from '../lib/test-env.js';
 
 /**
@@ -25,10 +26,55 @@ interface CaseSpec {
   expectXattrs?: Record<string, Record<string, string>>;
 }
 
+/** Options of {@link oracleSuite}. */
+interface SuiteOptions {
+  executor?: () => Executor;
+  /** Only these cases (directory names). Default: all. */
+  cases?: string[];
+  /** How every RUN of kiln's builds must have found its changes (the `snapshot` events). Default: not checked. */
+  snapshot?: 'overlay' | 'dir-diff';
+  /**
+   * Also build every case with the kiln CLI run by the e2e setup's ordinary user with subordinate ids (kiln
+   * then runs as root in its own user namespace), and hold that image to the oracle too. Skipped, loudly,
+   * when the setup could make no such user (not run as root).
+   */
+  rootless?: boolean;
+}
+
+/** The CLI flags that build a case as build() does in {@link oracleSuite}. */
+function cliArgs(
+  dir: string,
+  dockerfile: string,
+  destination: string,
+  spec: CaseSpec,
+  buildArgs: Record<string, string>,
+) {
+  const args = ['build', '--context', dir, '--dockerfile', dockerfile, '--destination', destination];
+  args.push('--insecure', '--insecure-pull');
+  for (const [k, v] of Object.entries(buildArgs)) args.push('--build-arg', `${k}=${v}`);
+  if (spec.target) args.push('--target', spec.target);
+  const env: Record<string, string> = {};
+  for (const [id, value] of Object.entries(spec.secrets ?? {})) {
+    const name = `KILN_TEST_SECRET_${id.replace(/\W/g, '_').toUpperCase()}`;
+    env[name] = value;
+    args.push('--secret', `id=${id},env=${name}`);
+  }
+  return { args, env };
+}
+
 /** Registers one test per case directory under `casesDir`. */
-export async function oracleSuite(title: string, casesDir: string, opts: { executor?: () => Executor } = {}) {
-  const cases = (await readdir(casesDir)).sort();
+export async function oracleSuite(title: string, casesDir: string, opts: SuiteOptions = {}) {
+  const cases = (await readdir(casesDir)).filter((c) => !opts.cases || opts.cases.includes(c)).sort();
   describe.concurrent(title, () => {
+    let rootless: Promise<RootlessRun | undefined> | undefined;
+    const rootlessRunner = () => {
+      const user = testEnv().rootless?.subordinate;
+      if (!user)
+        console.warn(`${title}: rootless builds skipped, the setup made no ordinary user (not root)`);
+      rootless ??= user ? rootlessRun(user) : Promise.resolve(undefined);
+      return rootless;
+    };
+    afterAll(async () => (await rootless)?.dispose());
     test.each(cases)('%s', async (name) => {
       const env = testEnv();
       const dir = path.join(casesDir, name);
@@ -47,8 +93,26 @@ export async function oracleSuite(title: string, casesDir: string, opts: { execu
       }
       const buildArgs = { REGISTRY: env.registry, ...spec.buildArgs };
       const repo = `${env.registry}/oracle/${name}`;
-      const [kiln, oracle] = await Promise.all([
+      const methods: string[] = [];
+      const asUser = async () => {
+        const runner = opts.rootless ? await rootlessRunner() : undefined;
+        if (!runner) return undefined;
+        // The user reads the Dockerfile from its own home; the case's context dir is in the repository.
+        const file = path.join(runner.home, `${name}.Dockerfile`);
+        await writeFile(file, dockerfile, { mode: 0o644 });
+        const cli = cliArgs(dir, file, `${repo}:rootless`, spec, buildArgs);
+        const r = await runner.kiln(cli.args, { env: cli.env });
+        if (r.code !== 0)
+          throw new Error(
+            `rootless kiln build of ${name} failed (${r.code}): ${r.stderr.trim().split('\n').pop()}`,
+          );
+        return r;
+      };
+      const [kiln, oracle, rootlessBuild] = await Promise.all([
         build({
+          onEvent: (e) => {
+            if (e.type === 'snapshot') methods.push(e.method);
+          },
           context: dir,
           dockerfile,
           destinations: [`${repo}:kiln`],
@@ -69,8 +133,13 @@ export async function oracleSuite(title: string, casesDir: string, opts: { execu
 
           ...(spec.target ? { target: spec.target } : {}),
         }),
+        asUser(),
       ]);
       expect(kiln.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+      if (opts.snapshot) {
+        expect(methods.length).toBeGreaterThan(0);
+        expect(methods.filter((m) => m !== opts.snapshot)).toEqual([]);
+      }
       // skopeo reads what kiln pushed, and reports the digest build() returned.
       const inspected = await inspectImage(`docker://${repo}:kiln`);
       expect(inspected.digest).toBe(kiln.digest);
@@ -86,6 +155,18 @@ export async function oracleSuite(title: string, casesDir: string, opts: { execu
       });
       for (const [p, x] of Object.entries(spec.expectXattrs ?? {})) expect(cmp.xattrs?.b[p]).toEqual(x);
       expect(cmp.entries.b).toBeGreaterThan(0);
+      if (rootlessBuild) {
+        // The same image by an ordinary user: ids, modes and xattrs as BuildKit (running as root) made them.
+        const byUser = await compareImages(`docker://${repo}:oracle`, `docker://${repo}:rootless`, {
+          ...(oracle.builder === 'buildah' ? { ignorePaths: BUILDAH_ARTIFACTS } : {}),
+          xattrs: true,
+        });
+        expect({ config: byUser.configDiff, tree: byUser.treeDiff, xattrs: byUser.xattrDiff }).toEqual({
+          config: [],
+          tree: [],
+          xattrs: [],
+        });
+      }
     });
   });
 }

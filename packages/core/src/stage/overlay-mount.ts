@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readFile, rmdir } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { KilnError } from '../errors.js';
+import { inUserNamespace } from '../user-namespace.js';
 
 const run = promisify(execFile);
 
@@ -34,17 +35,6 @@ export interface OverlayMount {
 const MAX_LOWERS = 400;
 
 /**
- * Whether this process runs in a user namespace other than the initial one: there (root of an unprivileged
- * user namespace, kernel ≥ 5.11) overlayfs needs `userxattr` and marks opaque directories with
- * `user.overlay.opaque`.
- */
-export async function inUserNamespace(): Promise<boolean> {
-  const map = await readFile('/proc/self/uid_map', 'utf8').catch(() => undefined);
-  if (map === undefined) return false;
-  return map.trim().split(/\s+/).join(' ') !== '0 0 4294967295';
-}
-
-/**
  * Mount options, best first: redirects and metacopy off (an upper dir must hold whole objects to be read as
  * a layer) and no index (with it, a copied-up hardlink leaves its other names out of the upper dir); a kernel
  * that does not know an option refuses the mount, so older spellings follow. Under `userxattr` the kernel never
@@ -67,7 +57,9 @@ export async function mountOverlay(lower: string, workDir: string): Promise<Over
   if (process.platform !== 'linux' || process.getuid?.() !== 0) return undefined;
   // Commas and colons separate mount options and layers.
   if (/[,:\\]/.test(lower)) return undefined;
-  const userns = await inUserNamespace();
+  // As root of a user namespace (an unprivileged build re-executed in one, kernel ≥ 5.11), overlayfs needs
+  // `userxattr` and marks opaque directories with `user.overlay.opaque`.
+  const userns = inUserNamespace();
   const dir = await mkdtemp(path.join(workDir, 'overlay-'));
   const layers = path.join(dir, 'layers');
   const merged = path.join(dir, 'merged');

@@ -2,7 +2,7 @@ import { chmod, lstat, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'nod
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { type RunInstruction, runCommandLine } from '@kiln/dockerfile';
-import { diffDirectories, extractLayer, type LayerEntry, recordTree } from '@kiln/snapshot';
+import { extractLayer, type LayerEntry } from '@kiln/snapshot';
 import { KilnError } from '../errors.js';
 import type { RunMount } from '../executor.js';
 import { resolveRunUser, runHome } from '../executors/run-user.js';
@@ -13,8 +13,8 @@ import { unpackedBase } from '../image/unpacked-base.js';
 import { writeLayer } from '../image/write-layer.js';
 import { addHistory } from './dispatch.js';
 import { appendLayer, layerOptions } from './filesystem-steps.js';
-import { mountOverlay } from './overlay-mount.js';
 import { mountEnv, type PreparedMounts, prepareMounts } from './run-mounts.js';
+import { mountStageOverlay, startSnapshot } from './run-snapshot.js';
 import type { StageContext } from './run-stage.js';
 import type { StageState } from './stage-state.js';
 
@@ -42,10 +42,9 @@ export async function materialize(ctx: StageContext, state: StageState): Promise
     if (baseCount > 0 && ctx.cacheDir) {
       // Fast path (root with overlayfs): the base stays unpacked in the cache and becomes the lower layer.
       const lower = await unpackedBase(ctx.cacheDir, state.layers.slice(0, baseCount), ctx.signal);
-      const mount = await mountOverlay(lower, ctx.workDir);
-      if (mount) {
-        ctx.cleanups.push(() => mount.unmount());
-        dir = mount.merged;
+      const merged = await mountStageOverlay(ctx, state, lower);
+      if (merged) {
+        dir = merged;
         rest = state.layers.slice(baseCount);
       }
     }
@@ -229,7 +228,7 @@ async function runWithMounts(
       return { type: 'bind' as const, target: f.path, source, readonly: true };
     }),
   );
-  const before = await recordTree(rootfs, { ignore, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+  const snapshot = await startSnapshot(ctx, state, rootfs, ignore);
   const emitLine = (streamName: 'stdout' | 'stderr') => (text: string) =>
     ctx.emit({ type: 'run-output', stage, index, stream: streamName, text });
   const stdout = lineSink(emitLine('stdout'));
@@ -257,7 +256,8 @@ async function runWithMounts(
       `${ins.original}: exited with status ${exitCode}${last.length ? `: ${last.at(-1)}` : ''}${last.length > 1 ? `\n${last.join('\n')}` : ''}`,
     );
   }
-  const diff = await diffDirectories(before, ctx.signal ? { signal: ctx.signal } : {});
+  const diff = await snapshot.finish();
+  ctx.emit({ type: 'snapshot', stage, index, ...diff.report });
   const createdBy = `RUN ${ins.json ? JSON.stringify(ins.args) : `/bin/sh -c ${ins.args[0] ?? ''}`}`;
   if (diff.entries.length === 0) {
     addHistory(state, createdBy, true, ctx.created);

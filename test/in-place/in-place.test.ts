@@ -110,7 +110,7 @@ describe('kiln build --in-place in a throwaway root', () => {
     expect(r.stdout.trim()).toMatch(/^sha256:[0-9a-f]{64}$/);
     // The previous `/` was emptied: the pod image's files are gone; kiln removed its work dir.
     expect(r.podFile).toBe(false);
-    expect(r.tmpKiln).toEqual([]);
+    expect(r.workDirs).toEqual([]);
     const oracle = await oracles.get(name)!;
     const repo = `${env.registry}/in-place/${name}`;
     const cmp = await compareImages(`docker://${repo}:oracle`, `docker://${repo}:kiln`, {

@@ -35,8 +35,8 @@ export interface ThrowawayResult {
   root: string[];
   /** Whether a file of the "pod image" that no base image has was still there. */
   podFile: boolean;
-  /** kiln work dirs left in /tmp. */
-  tmpKiln: string[];
+  /** kiln work dirs left in /tmp or `/`. */
+  workDirs: string[];
 }
 
 /** The repository checkout: bound read-only into the throwaway root at the same path. */
@@ -60,7 +60,7 @@ for (const job of jobs) {
   const [stdout, stderr] = files.map((f) => readFileSync(f, 'utf8'));
   out.push({ name: job.name, code: r.status, stdout, stderr: stderr + (r.error ? String(r.error) : ''),
     ms: Date.now() - t, root: readdirSync('/').sort(), podFile: existsSync(${JSON.stringify(POD_FILE)}),
-    tmpKiln: readdirSync('/tmp').filter((n) => n.startsWith('kiln-')) });
+    workDirs: [...readdirSync('/tmp'), ...readdirSync('/')].filter((n) => /^.?kiln-/.test(n)) });
 }
 writeFileSync('/results/out.json', JSON.stringify(out));
 `;

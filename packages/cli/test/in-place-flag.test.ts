@@ -17,7 +17,7 @@ describe('kaniko mode: --in-place and KILN_IN_PLACE=1 select the in-place execut
   ] as const)('%j with %j → %s', async (flags, env, name) => {
     const o = await optionsFor([...flags, '--no-push'], env);
     expect(o.executor ? o.executor.name : undefined).toBe(name);
-    if (name) expect(o.executor && o.executor.rootfs).toBe('host');
+    if (name) expect(o.executor ? o.executor.rootfs : undefined).toBe('host');
   });
 
   test('files the CLI writes after the build are kept', async () => {

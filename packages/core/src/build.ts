@@ -136,7 +136,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const emit = makeEmitter(options.onEvent);
   const signal = options.signal;
   signal?.throwIfAborted();
-  const workDir = options.workDir ?? (await mkdtemp(path.join(os.tmpdir(), 'kiln-')));
+  // In-place builds keep their work dir out of /tmp, which RUN commands often empty (`rm -rf /tmp/*`).
+  const inPlaceRequested = typeof options.executor === 'object' && options.executor.rootfs === 'host';
+  const workDir =
+    options.workDir ?? (await mkdtemp(inPlaceRequested ? '/.kiln-' : path.join(os.tmpdir(), 'kiln-')));
   const ownWorkDir = options.workDir === undefined;
   const cleanups: (() => Promise<void>)[] = [];
   let ctx: Awaited<ReturnType<typeof openBuildContext>> = {};

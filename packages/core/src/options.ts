@@ -64,7 +64,10 @@ export interface BuildOptions {
   sourceDateEpoch?: number;
   /** Directory for kiln's caches (file indexes of base layers); default `$XDG_CACHE_HOME/kiln`. */
   cacheDir?: string;
-  /** Scratch space for layers being written; default a fresh directory under the OS temp dir, removed at the end. */
+  /**
+   * Scratch space for layers being written; default a fresh directory under the OS temp dir (in-place builds:
+   * `/.kiln-XXXXXX`, out of reach of `rm -rf /tmp/*`), removed at the end.
+   */
   workDir?: string;
   /** gzip level of new layers (default 6, zlib's default: the usual size/speed balance). */
   compressionLevel?: number;

@@ -91,11 +91,20 @@ export async function mountOverlay(lower: string, workDir: string): Promise<Over
   if (options === undefined) return undefined;
   const chosen = options;
   let mounted = true;
-  const unmount = async () => {
-    if (!mounted) return;
-    mounted = false;
-    await run('umount', [merged]).catch(() => run('umount', ['-l', merged]));
+  // Rotation and unmounting take turns: a build that fails in one stage undoes the mounts while another stage
+  // may be rotating, and a mount made after the unmount would outlive the build.
+  let turn: Promise<unknown> = Promise.resolve();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const p = turn.then(fn, fn);
+    turn = p.catch(() => undefined);
+    return p;
   };
+  const unmount = () =>
+    serial(async () => {
+      if (!mounted) return;
+      mounted = false;
+      await run('umount', [merged]).catch(() => run('umount', ['-l', merged]));
+    });
   return {
     merged,
     get upper() {
@@ -105,31 +114,36 @@ export async function mountOverlay(lower: string, workDir: string): Promise<Over
       return [...uppers.slice(0, -1).reverse(), lower];
     },
     xattrNamespace: userns ? 'user' : 'trusted',
-    async rotate() {
-      if (!mounted || uppers.length > MAX_LOWERS) return false;
-      try {
-        await run('umount', [merged]);
-      } catch {
-        return false;
-      }
-      await newUpper();
-      try {
-        await mount(chosen);
-        return true;
-      } catch (e) {
-        // Back to the mount as it was; without it the stage has lost its root filesystem.
-        await rmdir(uppers.pop()!);
+    rotate: () =>
+      serial(async () => {
+        if (!mounted || uppers.length > MAX_LOWERS) return false;
+        try {
+          await run('umount', [merged]);
+        } catch {
+          return false;
+        }
+        await newUpper();
         try {
           await mount(chosen);
-        } catch {
-          mounted = false;
-          throw new KilnError('KILN_OVERLAY_LOST', `could not mount the RUN filesystem again at ${merged}`, {
-            cause: e,
-          });
+          return true;
+        } catch (e) {
+          // Back to the mount as it was; without it the stage has lost its root filesystem.
+          await rmdir(uppers.pop()!);
+          try {
+            await mount(chosen);
+          } catch {
+            mounted = false;
+            throw new KilnError(
+              'KILN_OVERLAY_LOST',
+              `could not mount the RUN filesystem again at ${merged}`,
+              {
+                cause: e,
+              },
+            );
+          }
+          return false;
         }
-        return false;
-      }
-    },
+      }),
     unmount,
   };
 }

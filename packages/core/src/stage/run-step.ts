@@ -11,6 +11,7 @@ import type { FileTree, TreeNode } from '../fs/tree.js';
 import { DEFAULT_PATH, envToMap } from '../image/config.js';
 import { unpackedBase } from '../image/unpacked-base.js';
 import { writeLayer } from '../image/write-layer.js';
+import { SUBID_HINT, userNamespaceMapping } from '../user-namespace.js';
 import { addHistory } from './dispatch.js';
 import { appendLayer, layerOptions } from './filesystem-steps.js';
 import { mountEnv, type PreparedMounts, prepareMounts } from './run-mounts.js';
@@ -127,6 +128,15 @@ async function mountpoints(rootfs: string, tree: FileTree, mounts: RunMount[]): 
     }
   }
   return files;
+}
+
+/**
+ * In a user namespace that maps only root, chown/setgid to any other id fails with EINVAL: say why, once the
+ * command's own message shows it.
+ */
+function singleIdHint(lines: string[]): string {
+  if (userNamespaceMapping() !== 'single' || !lines.some((l) => /invalid argument/i.test(l))) return '';
+  return ` (kiln runs in a user namespace that maps only uid 0 and gid 0, so other ids cannot be used; ${SUBID_HINT})`;
 }
 
 /** Keeps the last lines a command wrote, for the error message, and forwards each line as an event. */
@@ -253,7 +263,7 @@ async function runWithMounts(
     const last = [...stdout.tail(), ...stderr.tail()].filter(Boolean).slice(-5);
     throw new KilnError(
       'KILN_RUN_FAILED',
-      `${ins.original}: exited with status ${exitCode}${last.length ? `: ${last.at(-1)}` : ''}${last.length > 1 ? `\n${last.join('\n')}` : ''}`,
+      `${ins.original}: exited with status ${exitCode}${last.length ? `: ${last.at(-1)}` : ''}${singleIdHint(last)}${last.length > 1 ? `\n${last.join('\n')}` : ''}`,
     );
   }
   const diff = await snapshot.finish();

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 
 const exec = promisify(execFile);
@@ -50,6 +50,8 @@ async function ensureUser(name: string, withRanges: boolean): Promise<RootlessUs
       name,
     ]);
   if (withRanges) {
+    // usermod refuses --add-subuids when the file does not exist yet (a machine where no user has ranges).
+    for (const f of ['/etc/subuid', '/etc/subgid']) await writeFile(f, '', { flag: 'a', mode: 0o644 });
     if (!(await subordinate('/etc/subuid', name))) await exec('usermod', ['--add-subuids', RANGE, name]);
     if (!(await subordinate('/etc/subgid', name))) await exec('usermod', ['--add-subgids', RANGE, name]);
   } else if ((await subordinate('/etc/subuid', name)) || (await subordinate('/etc/subgid', name)))

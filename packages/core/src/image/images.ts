@@ -115,19 +115,18 @@ export function openImageAccess(options: BuildOptions, emit: (e: BuildEvent) => 
         `${source.name}: the config lists ${diffIds.length} diff_ids for ${img.layers.length} layers`,
       );
     const layers: LayerRecord[] = img.layers.map((d, i) => {
+      const fetch = () => {
+        emit({ type: 'pull', digest: d.digest, bytes: d.size, reason: 'layer content needed' });
+        return source.openBlob(d, options.signal ? { signal: options.signal } : {});
+      };
       const rec: LayerRecord = {
         mediaType: d.mediaType,
         digest: d.digest,
         size: d.size,
         diffId: diffIds[i]!,
-        open: async () => {
-          const fetch = () => {
-            emit({ type: 'pull', digest: d.digest, bytes: d.size, reason: 'layer content needed' });
-            return source.openBlob(d, options.signal ? { signal: options.signal } : {});
-          };
-          return blobs ? blobs.open(d.digest, d.size, fetch) : fetch();
-        },
+        open: async () => (blobs ? blobs.open(d.digest, d.size, fetch) : fetch()),
       };
+      if (blobs) rec.prefetch = () => blobs.prefetch(d.digest, d.size, fetch);
       if (origin) rec.origin = origin;
       if (d.annotations) rec.annotations = d.annotations;
       return rec;

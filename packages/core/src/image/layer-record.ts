@@ -8,6 +8,8 @@ export interface LayerRecord {
   diffId: string;
   /** Opens the compressed blob; base layers are fetched and verified on the fly. */
   open(): Promise<Readable>;
+  /** Base layers with a blob cache: downloads the blob into it ahead of `open()` (see BlobCache.prefetch). */
+  prefetch?(): Promise<void>;
   /** Set for layers kiln wrote: the blob file on disk. */
   file?: string;
   /** Set for base layers: where the blob already lives, for cross-repository mounts and existence checks. */

@@ -1,8 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { extractLayer } from '@kiln/snapshot';
 import { currentIdMaps, inUserNamespace } from '../user-namespace.js';
+import { extractLayers } from './extract-layers.js';
 import type { LayerRecord } from './layer-record.js';
 
 /**
@@ -30,12 +30,7 @@ export async function unpackedBase(
   await mkdir(tmp);
   await chmod(tmp, 0o755);
   try {
-    let next = layers[0]?.open();
-    for (let i = 0; i < layers.length; i++) {
-      const stream = await next!;
-      next = layers[i + 1]?.open();
-      await extractLayer(stream, tmp, { allowDevices: 'skip', ...(signal ? { signal } : {}) });
-    }
+    await extractLayers(layers, tmp, { allowDevices: 'skip', ...(signal ? { signal } : {}) });
     await rename(tmp, final).catch(async (e: NodeJS.ErrnoException) => {
       // Another build finished the same tree first: use theirs.
       if (e.code !== 'ENOTEMPTY' && e.code !== 'EEXIST') throw e;

@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import type { BuildPlan } from '@kiln/dockerfile';
-import { extractLayer, type FileSystem } from '@kiln/snapshot';
+import type { FileSystem } from '@kiln/snapshot';
 import { KilnError } from '../errors.js';
+import { extractLayers } from '../image/extract-layers.js';
 import { findOwnPaths, type OwnPathsInput } from './own-paths.js';
 import { guardedFileSystem, PathGuard, prune } from './path-guard.js';
 import type { StageContext } from './run-stage.js';
@@ -94,17 +95,11 @@ export class HostRoot {
     this.#holder = state;
     if (!keep) await this.empty();
     const layers = keep ? state.layers.slice(holder!.layers.length) : state.layers;
-    // Layers are fetched one ahead of the one being unpacked, so download and extraction overlap.
-    let next = layers[0]?.open();
-    for (let i = 0; i < layers.length; i++) {
-      const stream = await next!;
-      next = layers[i + 1]?.open();
-      await extractLayer(stream, this.root, {
-        allowDevices: 'skip',
-        ...this.extractOptions(),
-        ...(ctx.signal ? { signal: ctx.signal } : {}),
-      });
-    }
+    await extractLayers(layers, this.root, {
+      allowDevices: 'skip',
+      ...this.extractOptions(),
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+    });
     state.rootfsDir = this.root;
     return this.root;
   }

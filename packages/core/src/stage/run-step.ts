@@ -2,13 +2,14 @@ import { chmod, lstat, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'nod
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { type RunInstruction, runCommandLine } from '@kiln/dockerfile';
-import { extractLayer, type LayerEntry } from '@kiln/snapshot';
+import type { LayerEntry } from '@kiln/snapshot';
 import { KilnError } from '../errors.js';
 import type { RunMount } from '../executor.js';
 import { resolveRunUser, runHome } from '../executors/run-user.js';
 import { baseName, parentOf } from '../fs/posix-path.js';
 import type { FileTree, TreeNode } from '../fs/tree.js';
 import { DEFAULT_PATH, envToMap } from '../image/config.js';
+import { extractLayers } from '../image/extract-layers.js';
 import { unpackedBase } from '../image/unpacked-base.js';
 import { writeLayer } from '../image/write-layer.js';
 import { SUBID_HINT, userNamespaceMapping } from '../user-namespace.js';
@@ -54,16 +55,7 @@ export async function materialize(ctx: StageContext, state: StageState): Promise
       // mkdtemp makes 0700; an image's root is 0755, and a non-root USER must be able to enter it.
       await chmod(dir, 0o755);
     }
-    // Layers are fetched one ahead of the one being unpacked, so download and extraction overlap.
-    let next = rest[0]?.open();
-    for (let i = 0; i < rest.length; i++) {
-      const stream = await next!;
-      next = rest[i + 1]?.open();
-      await extractLayer(stream, dir, {
-        allowDevices: 'skip',
-        ...(ctx.signal ? { signal: ctx.signal } : {}),
-      });
-    }
+    await extractLayers(rest, dir, { allowDevices: 'skip', ...(ctx.signal ? { signal: ctx.signal } : {}) });
     state.rootfsDir = dir;
     return dir;
   })();

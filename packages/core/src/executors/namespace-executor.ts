@@ -8,7 +8,7 @@ import { SUBID_HINT } from '../user-namespace.js';
 import { envObject, runChild } from './child-process.js';
 import { findProgram } from './find-program.js';
 import { MountStubs } from './mount-stubs.js';
-import { resolveInRoot } from './root-path.js';
+import { readInRoot, resolveInRoot } from './root-path.js';
 import { type RunIdentity, resolveRunUser } from './run-user.js';
 import {
   type HeldNamespace,
@@ -97,7 +97,7 @@ async function runInNamespace(
   const rootfs = await realpath(req.rootfs).catch((e: Error) => {
     throw new KilnError('KILN_RUN_ROOTFS', `rootfs ${req.rootfs} cannot be used: ${e.message}`, { cause: e });
   });
-  const id = await resolveRunUser(req.user, (file) => readImageFile(rootfs, file));
+  const id = await resolveRunUser(req.user, (file) => readInRoot(rootfs, file));
   const cwd = path.posix.resolve('/', req.cwd || '/');
   const mounts = req.mounts
     .map((m) => ({ ...m, target: path.posix.resolve('/', m.target) }))
@@ -129,14 +129,24 @@ async function runInNamespace(
     const args = ['--die-with-parent', '--new-session', '--unshare-pid', '--unshare-ipc', '--unshare-uts'];
     args.push('--hostname', hostname);
     if (req.network === 'none') args.push('--unshare-net');
+    // Where a mount goes: the target resolved inside the rootfs (an image's symlinks stay inside it), never `/`.
+    const mountPoint = async (target: string, leaf: 'dir' | 'file', what: string) => {
+      const inner = await stubs.ensure(target, leaf);
+      if (inner === '/')
+        throw new KilnError(
+          'KILN_RUN_MOUNT',
+          `${target} resolves to / in the image (through a symlink), so the ${what} mounted there would hide the whole root filesystem`,
+        );
+      return inner;
+    };
     args.push('--bind', rootfs, '/');
-    args.push('--proc', await stubs.ensure('/proc', 'dir'));
-    const dev = await stubs.ensure('/dev', 'dir');
+    args.push('--proc', await mountPoint('/proc', 'dir', 'procfs'));
+    const dev = await mountPoint('/dev', 'dir', '/dev tmpfs');
     args.push('--dev', dev, '--perms', '1777', '--tmpfs', `${dev}/shm`, '--mqueue', `${dev}/mqueue`);
     // BuildKit mounts a read-only sysfs; bubblewrap cannot mount a new one, so the host's is bound read-only.
-    if (existsSync('/sys')) args.push('--ro-bind', '/sys', await stubs.ensure('/sys', 'dir'));
-    args.push('--ro-bind', resolv, await stubs.ensure('/etc/resolv.conf', 'file'));
-    args.push('--ro-bind', hosts, await stubs.ensure('/etc/hosts', 'file'));
+    if (existsSync('/sys')) args.push('--ro-bind', '/sys', await mountPoint('/sys', 'dir', 'sysfs'));
+    args.push('--ro-bind', resolv, await mountPoint('/etc/resolv.conf', 'file', 'resolv.conf'));
+    args.push('--ro-bind', hosts, await mountPoint('/etc/hosts', 'file', 'hosts file'));
     const placed: { target: string; inner: string; type: RunMount['type'] }[] = [
       { target: '/proc', inner: '/proc', type: 'tmpfs' },
       { target: '/dev', inner: dev, type: 'tmpfs' },
@@ -153,7 +163,7 @@ async function runInNamespace(
       // caller's host directory; only targets in the rootfs itself need stubs.
       const inner = parent
         ? path.posix.join(parent.inner, path.posix.relative(parent.target, m.target))
-        : await stubs.ensure(m.target, leaf);
+        : await mountPoint(m.target, leaf, `${m.type} mount`);
       placed.push({ target: m.target, inner, type: m.type });
       args.push(...mountArgs(m, inner));
     }
@@ -326,10 +336,4 @@ function parseStatus(text: string): { exitCode?: number } {
     } catch {}
   }
   return out;
-}
-
-/** Reads an image file through {@link resolveInRoot}, so its symlinks stay inside the rootfs. */
-async function readImageFile(rootfs: string, file: string): Promise<string | undefined> {
-  const at = await resolveInRoot(rootfs, file);
-  return at.exists ? readFile(at.host, 'utf8').catch(() => undefined) : undefined;
 }

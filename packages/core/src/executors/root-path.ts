@@ -1,5 +1,7 @@
-import { lstat, readlink } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { lstat, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { KilnError } from '../errors.js';
 
 /** Linux gives up after 40 symlinks in one lookup (ELOOP); so do we. */
@@ -77,4 +79,19 @@ export async function resolveInRoot(
 
 function splitPath(p: string): string[] {
   return p.split('/').filter((s) => s !== '' && s !== '.');
+}
+
+/**
+ * openInRoot opens a file of the root for reading, its path resolved with {@link resolveInRoot}. Callers that
+ * found the path in their own view of the image (a file index, a tree) use it so that the image's real symlinks
+ * on disk, where that view is wrong or incomplete, still never lead outside the root.
+ */
+export async function openInRoot(root: string, file: string): Promise<Readable> {
+  return createReadStream((await resolveInRoot(root, file)).host);
+}
+
+/** readInRoot reads a text file of the root through {@link resolveInRoot}; undefined when it is missing or unreadable. */
+export async function readInRoot(root: string, file: string): Promise<string | undefined> {
+  const at = await resolveInRoot(root, file);
+  return at.exists ? readFile(at.host, 'utf8').catch(() => undefined) : undefined;
 }

@@ -1,7 +1,7 @@
-import { createReadStream } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import path from 'node:path';
 import { buildFileIndex, extractLayer } from '@kiln/snapshot';
+import { openInRoot } from '../executors/root-path.js';
 import { FileTree, type TreeNode } from '../fs/tree.js';
 import type { LayerRecord } from '../image/layer-record.js';
 import type { StageFilesystem } from './stage-state.js';
@@ -56,8 +56,9 @@ export function baseFilesystem(
     base: {
       async open(p) {
         rootfs ??= extractAll();
-        // The tree already resolved symlinks; `p` names a regular file inside the extracted root.
-        return createReadStream(path.join(await rootfs, p));
+        // The tree already resolved symlinks, but the extracted root's own (which the tree may see otherwise:
+        // a layer writing through a symlinked directory) are resolved again inside it, never on the host.
+        return openInRoot(await rootfs, p);
       },
       captured(p) {
         return index?.readCaptured(p);

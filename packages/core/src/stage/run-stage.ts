@@ -9,6 +9,7 @@ import {
   undefinedVarWarnings,
   type Warning,
 } from '@kiln/dockerfile';
+import { isSnapshotError } from '@kiln/snapshot';
 import { KilnError } from '../errors.js';
 import type { BuildEvent } from '../events.js';
 import type { Executor } from '../executor.js';
@@ -228,6 +229,13 @@ async function step(
     if (e instanceof KilnError && !e.location)
       throw new KilnError(e.code, `${ctx.dockerfileName}:${location.line}: ${e.message}`, {
         cause: e.cause ?? e,
+        location: { file: ctx.dockerfileName, ...location },
+      });
+    // A layer the safe extractor or the file index refused (`..` in a name, a hardlink out of the root…) keeps
+    // its own code, and its message names the entry.
+    if (isSnapshotError(e))
+      throw new KilnError(e.code, `${ctx.dockerfileName}:${location.line}: ${raw.original}: ${e.message}`, {
+        cause: e,
         location: { file: ctx.dockerfileName, ...location },
       });
     if (e instanceof Error && !(e instanceof KilnError))

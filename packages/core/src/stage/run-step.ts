@@ -1,10 +1,11 @@
-import { chmod, lstat, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { type RunInstruction, runCommandLine } from '@kiln/dockerfile';
 import type { LayerEntry } from '@kiln/snapshot';
 import { KilnError } from '../errors.js';
 import type { RunMount } from '../executor.js';
+import { readInRoot } from '../executors/root-path.js';
 import { resolveRunUser, runHome } from '../executors/run-user.js';
 import { baseName, parentOf } from '../fs/posix-path.js';
 import type { FileTree, TreeNode } from '../fs/tree.js';
@@ -63,20 +64,15 @@ export async function materialize(ctx: StageContext, state: StageState): Promise
 }
 
 /** The environment of a RUN: the image's Env, then build args in scope that Env does not override. */
-async function runEnv(
-  ctx: StageContext,
-  state: StageState,
-  rootfs: string,
-  tree: FileTree,
-): Promise<string[]> {
+async function runEnv(ctx: StageContext, state: StageState, rootfs: string): Promise<string[]> {
   const env = envToMap(state.config.config.Env);
   for (const [k, v] of state.args) if (!env.has(k)) env.set(k, v);
   for (const [k, v] of Object.entries(ctx.plan.proxyArgs ?? {})) if (!env.has(k)) env.set(k, v);
   if (!env.has('PATH')) env.set('PATH', DEFAULT_PATH);
   if (!env.has('HOME')) {
-    // Like BuildKit: HOME is the user's home directory from the image's /etc/passwd, else /.
-    const read = (f: string) =>
-      readFile(path.join(rootfs, tree.resolve(f.replace(/^\/+/, ''), true)), 'utf8').catch(() => undefined);
+    // Like BuildKit: HOME is the user's home directory from the image's /etc/passwd, else /. Read through the
+    // symlinks on disk inside the rootfs: the tree's view of the path may differ, and must not lead outside.
+    const read = (f: string) => readInRoot(rootfs, f);
     const id = await resolveRunUser(state.config.config.User ?? '', read);
     env.set('HOME', await runHome(id.uid, read));
   }
@@ -238,7 +234,7 @@ async function runWithMounts(
   const createdFiles = await mountpoints(rootfs, tree, [...prepared.mounts, ...scripts]);
   const { exitCode } = await ctx.executor!.run({
     argv: command.argv,
-    env: mountEnv(await runEnv(ctx, state, rootfs, tree), prepared),
+    env: mountEnv(await runEnv(ctx, state, rootfs), prepared),
     cwd: state.workdir,
     user: state.config.config.User ?? '',
     rootfs,

@@ -1,6 +1,5 @@
-import { createReadStream } from 'node:fs';
-import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { openInRoot } from '../executors/root-path.js';
 import { cloneTree, FileTree } from '../fs/tree.js';
 import { cloneConfig, envToMap, type ImageConfigFile } from '../image/config.js';
 import type { LayerRecord } from '../image/layer-record.js';
@@ -64,8 +63,9 @@ export class StageState {
    * (RUN may have changed it), else from the base image.
    */
   openFile(p: string): Promise<Readable> {
-    if (this.rootfsDir) return Promise.resolve(createReadStream(path.join(this.rootfsDir, p)));
-    if (this.reopen) return this.reopen().then((dir) => createReadStream(path.join(dir, p)));
+    // The path comes from the tree; opening it resolves the rootfs's own symlinks inside it, never on the host.
+    if (this.rootfsDir) return openInRoot(this.rootfsDir, p);
+    if (this.reopen) return this.reopen().then((dir) => openInRoot(dir, p));
     return this.fs.base.open(p);
   }
 

@@ -137,10 +137,28 @@ describe('namespace executor sandbox', () => {
     }
   });
 
-  test('a mount cannot replace the root filesystem', async () => {
+  test('a mount cannot replace the root filesystem, not even through a symlink', async () => {
     await expect(run('true', { mounts: [{ type: 'tmpfs', target: '/' }] })).rejects.toMatchObject({
       code: 'KILN_RUN_MOUNT',
     });
+    const evil = makeBusyboxRootfs();
+    try {
+      symlinkSync('/', path.join(evil.dir, 'dev'));
+      symlinkSync('../..', path.join(evil.dir, 'cache'));
+      await expect(run('true', { rootfs: evil.dir })).rejects.toMatchObject({
+        code: 'KILN_RUN_MOUNT',
+        message: expect.stringMatching(/^\/dev resolves to \/ in the image/),
+      });
+      rmSync(path.join(evil.dir, 'dev'));
+      await expect(
+        run('true', { rootfs: evil.dir, mounts: [{ type: 'tmpfs', target: '/cache' }] }),
+      ).rejects.toMatchObject({
+        code: 'KILN_RUN_MOUNT',
+        message: expect.stringMatching(/^\/cache resolves to \//),
+      });
+    } finally {
+      evil.dispose();
+    }
   });
 
   test('a missing bubblewrap names the Debian package to install', async () => {

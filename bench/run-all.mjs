@@ -1,6 +1,6 @@
 // Runs every benchmark in this folder, one after another, so their figures land in one log.
-// Plain scripts first (they need only the built packages), then the whole-build comparisons, which
-// start registries and the oracle builders through the test setup.
+// Plain scripts first (they need only the built packages), then the *.measure.ts files (whole builds, RUN
+// snapshots), which start registries and the oracle builders through the test setup.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -16,9 +16,12 @@ for (const f of readdirSync(here)
   const r = spawnSync(process.execPath, [path.join(here, f)], { stdio: 'inherit' });
   if (r.status !== 0) failed++;
 }
-if (!only || 'build.measure'.includes(only)) {
-  console.log('\n=== build.measure.ts');
-  const r = spawnSync('pnpm', ['exec', 'vitest', 'run', '--config', path.join(here, 'vitest.config.ts')], {
+// The *.measure.ts files: whole builds against peers, and RUN snapshots (overlay vs directory diff).
+const measures = readdirSync(here).filter((f) => f.endsWith('.measure.ts') && (!only || f.includes(only)));
+if (measures.length > 0) {
+  console.log(`\n=== ${measures.join(', ')}`);
+  const config = ['--config', path.join(here, 'vitest.config.ts')];
+  const r = spawnSync('pnpm', ['exec', 'vitest', 'run', ...config, ...measures.map((f) => `bench/${f}`)], {
     stdio: 'inherit',
     cwd: path.join(here, '..'),
   });

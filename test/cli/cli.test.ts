@@ -1,33 +1,13 @@
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { uniqueRepo, useTmpContext } from '../build/helpers.js';
 import { inspectImage } from '../lib/compare.js';
+import { runKiln } from '../lib/kiln-cli.js';
 import { testEnv } from '../lib/test-env.js';
 
-const BIN = path.resolve(import.meta.dirname, '../../packages/cli/dist/bin.js');
-
 /** Runs the built `kiln` CLI. */
-function kiln(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run pnpm build first (scripts/test.sh does)`);
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const kiln = runKiln;
 
 const errorLines = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('kiln: error:'));
 

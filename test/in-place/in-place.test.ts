@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BUILDAH_ARTIFACTS, compareImages } from '../lib/compare.js';
 import { oracleBuild } from '../lib/oracle.js';
 import { testEnv } from '../lib/test-env.js';
-import { POD_FILE, REPO, runInThrowawayRoot, type ThrowawayResult } from './throwaway-root.js';
+import { KILN_HOME, POD_FILE, REPO, runInThrowawayRoot, type ThrowawayResult } from './throwaway-root.js';
 
 /*
  * kiln's in-place executor (kaniko mode) through the CLI, on a `/` that is thrown away: an overlay of a small
@@ -122,7 +122,17 @@ describe('kiln build --in-place in a throwaway root', () => {
   test('kiln’s own files survived, and only the throwaway upper dir changed', async () => {
     const last = run.results.at(-1)!;
     // kiln's keepers stay in `/` (its checkout, cache under /root, the contexts, /tmp), with the image's dirs.
-    for (const p of [REPO.split('/')[1]!, 'root', 'workspace', 'tmp', 'proc', 'dev', 'usr', 'bin', 'etc'])
+    for (const p of [
+      KILN_HOME.split('/')[1]!,
+      'root',
+      'workspace',
+      'tmp',
+      'proc',
+      'dev',
+      'usr',
+      'bin',
+      'etc',
+    ])
       expect(last.root).toContain(p);
     // The pod image's own files were deleted in the upper dir only (overlayfs whiteouts), never below it.
     expect((await stat(path.join(run.upper, 'usr/share'))).isCharacterDevice()).toBe(true);

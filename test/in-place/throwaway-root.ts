@@ -39,9 +39,14 @@ export interface ThrowawayResult {
   workDirs: string[];
 }
 
-/** The repository checkout: bound read-only into the throwaway root at the same path. */
+/** The repository checkout, bound read-only into the throwaway root at {@link KILN_HOME}. */
 export const REPO = path.resolve(import.meta.dirname, '../..');
-const BIN = path.join(REPO, 'packages/cli/dist/bin.js');
+/**
+ * Where the checkout is inside the throwaway root: a fixed path, not the checkout's own (which may be under
+ * /tmp, where a case's `rm -rf /tmp/*` would reach it), like kaniko's /kaniko.
+ */
+export const KILN_HOME = '/kiln';
+const BIN = path.join(KILN_HOME, 'packages/cli/dist/bin.js');
 /** A file of the pod image that no base image has: gone once an in-place build emptied `/`. */
 export const POD_FILE = '/etc/pod-only.conf';
 
@@ -70,7 +75,7 @@ writeFileSync('/results/out.json', JSON.stringify(out));
 // driver chrooted into it. Nothing but the upper dir and the results dir can change.
 const SCRIPT = `
 set -euo pipefail
-M=$1 LOWER=$2 UPPER=$3 WORK=$4 REPO=$5 RESULTS=$6
+M=$1 LOWER=$2 UPPER=$3 WORK=$4 REPO=$5 RESULTS=$6 KILN_HOME=$7
 mount --make-rprivate /
 mount -t overlay kiln-throwaway -o "lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK" "$M"
 mountpoint -q "$M"
@@ -78,8 +83,8 @@ test -e "$M/.kiln-throwaway"
 mount -t proc proc "$M/proc"
 mount -t tmpfs -o mode=755 tmpfs "$M/dev"
 for d in null zero full random urandom; do touch "$M/dev/$d"; mount --bind "/dev/$d" "$M/dev/$d"; done
-mount --bind "$REPO" "$M$REPO"
-mount -o remount,bind,ro "$M$REPO"
+mount --bind "$REPO" "$M$KILN_HOME"
+mount -o remount,bind,ro "$M$KILN_HOME"
 mount --bind "$RESULTS" "$M/results"
 exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin chroot "$M" /usr/bin/node /results/driver.mjs
 `;
@@ -101,7 +106,7 @@ async function replicate(root: string, file: string): Promise<void> {
  * Runs `kiln build` jobs with `/` being a throwaway root: an overlay whose read-only lower dir is a small
  * "pod image" made here (this machine's Node binary and the libraries it loads, an /etc with a file no base
  * image has, a /usr/share) and whose upper dir is a fresh temp dir, chrooted into inside new mount and pid
- * namespaces. kiln (the built CLI) is the checkout, bound read-only at its own path. The build contexts are
+ * namespaces. kiln (the built CLI) is the checkout, bound read-only at /kiln. The build contexts are
  * copied into the pod image under /workspace/<name>.
  */
 export async function runInThrowawayRoot(
@@ -128,7 +133,7 @@ export async function runInThrowawayRoot(
     'tmp',
     'workspace',
     'usr/share/pod',
-    REPO.slice(1),
+    KILN_HOME.slice(1),
   ])
     await mkdir(path.join(lower, d), { recursive: true });
   await execTool('chmod', ['1777', path.join(lower, 'tmp')]);
@@ -155,6 +160,7 @@ export async function runInThrowawayRoot(
       work,
       REPO,
       results,
+      KILN_HOME,
     ]),
     { timeoutMs: 240_000 },
   );

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { rename } from 'node:fs/promises';
+import { once } from 'node:events';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { createLayer, type LayerEntry } from '@kiln/snapshot';
 import type { PlannedEntry } from '../instructions/copy-plan.js';
@@ -37,6 +38,25 @@ export function plannedToLayerEntries(entries: PlannedEntry[]): LayerEntry[] {
 export async function writeLayer(layerEntries: LayerEntry[], opts: LayerWriteOptions): Promise<LayerRecord> {
   const tmp = path.join(opts.workDir, `layer-${randomUUID()}.tmp`);
   const out = createWriteStream(tmp);
+  // The file's error (its directory gone, a full disk) may come before anyone waits on the stream: keep it
+  // from the start, so the layer fails instead of waiting forever for a 'finish' that never comes.
+  const failed = new Promise<never>((_, reject) => out.once('error', reject));
+  failed.catch(() => {});
+  try {
+    return await Promise.race([failed, finishLayer(layerEntries, opts, out, tmp)]);
+  } catch (e) {
+    out.destroy();
+    await rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+async function finishLayer(
+  layerEntries: LayerEntry[],
+  opts: LayerWriteOptions,
+  out: WriteStream,
+  tmp: string,
+): Promise<LayerRecord> {
   const d = await createLayer(layerEntries, {
     out,
     compression: 'gzip',
@@ -45,8 +65,7 @@ export async function writeLayer(layerEntries: LayerEntry[], opts: LayerWriteOpt
     ...(opts.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: opts.sourceDateEpoch }),
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
-  if (!out.writableFinished)
-    await new Promise<void>((resolve, reject) => out.once('finish', resolve).once('error', reject));
+  if (!out.writableFinished) await once(out, 'finish');
   const file = path.join(opts.workDir, `${d.digest.replace(':', '-')}.tar.gz`);
   await rename(tmp, file);
   return {

@@ -167,7 +167,28 @@ describe('buildFileIndex', () => {
     expect(index.get('a')).toMatchObject({ type: 'file', size: 1 });
     expect(
       JSON.parse(fs.readFileSync(path.join(cacheDir, fs.readdirSync(cacheDir)[0]!), 'utf8')).version,
-    ).toBe(1);
+    ).toBe(2);
+  });
+
+  it('rebuilds a cache file of the first format (whiteouts applied apart from the entries)', async () => {
+    const cacheDir = tmpDir('index-cache');
+    const { layers, opens } = await stack([link('etc', '/x/etc'), file('etc/passwd', 'p')]);
+    const v1 = {
+      version: 1,
+      entries: [
+        ['etc', 'symlink', 0o777, 0, 0, 0, '/x/etc', 0],
+        ['etc/passwd', 'file', 0o644, 0, 0, 1, '', 0],
+      ],
+      whiteouts: [],
+      opaques: [],
+      captured: {},
+      tooBig: [],
+    };
+    fs.writeFileSync(path.join(cacheDir, `${layers[0]!.digest.replace(':', '-')}.json`), JSON.stringify(v1));
+    const index = await buildFileIndex(layers, { cacheDir });
+    expect(opens).toEqual([1]);
+    expect(index.get('etc')).toMatchObject({ type: 'symlink', linkname: '/x/etc' });
+    expect(index.get('x/etc/passwd')).toMatchObject({ type: 'file', size: 1 });
   });
 
   it('re-reads a cached layer when a new capture selects a file whose content was not kept', async () => {

@@ -53,7 +53,14 @@ class Extraction {
   private readonly touched = new Set<string>();
   private readonly inFlight = new Map<string, Promise<void>>();
   private failure: unknown;
-  private readonly dirTimes: { real: string[]; entry: string; mtimeMs: number; mode: number }[] = [];
+  /**
+   * Mode and times of this layer's directories, applied at the end, by real path: a later entry for
+   * the same directory wins, and replacing a directory forgets what was recorded at or below it.
+   */
+  private readonly dirTimes = new Map<
+    string,
+    { real: string[]; entry: string; mtimeMs: number; mode: number }
+  >();
   readonly result: ExtractResult = {
     entries: 0,
     whiteouts: 0,
@@ -116,7 +123,7 @@ class Extraction {
       }
       await this.barrier();
       // Directory times last: creating children changed them.
-      for (const d of this.dirTimes.reverse()) {
+      for (const d of [...this.dirTimes.values()].reverse()) {
         // The directory may have been removed or replaced later in the same layer (possibly by a
         // symlink, which chmod would follow out of the root): apply only to what is still a directory.
         const now = await this.resolver.resolve(d.real, d.entry, false);
@@ -138,7 +145,7 @@ class Extraction {
     const parts = layerPathComponents(h.name);
     if (parts.length === 0) {
       // The root itself ("./"): only its metadata applies.
-      if (h.type === 'dir') this.dirTimes.push({ real: [], entry: h.name, mtimeMs: h.mtimeMs, mode: -1 });
+      if (h.type === 'dir') this.dirTime('', { real: [], entry: h.name, mtimeMs: h.mtimeMs, mode: -1 });
       return;
     }
     const base = parts[parts.length - 1]!;
@@ -167,8 +174,10 @@ class Extraction {
     this.result.entries++;
     for (let i = 1; i <= real.length; i++) this.touched.add(real.slice(0, i).join('/'));
 
-    // What is there now? Nothing, when the parent was created by this extraction and the name is new.
-    const fresh = this.resolver.created.has(dir.join('/')) && !this.seen.has(key);
+    // What is there now? Nothing, when the parent was created by this extraction and the name is new
+    // (neither an entry nor a directory made on the way to one).
+    const fresh =
+      this.resolver.created.has(dir.join('/')) && !this.seen.has(key) && !this.resolver.created.has(key);
     this.seen.add(key);
     const existing = fresh ? undefined : await this.lstat(host);
     if (existing) {
@@ -179,6 +188,10 @@ class Extraction {
         await this.barrier();
         await this.fs.rm(host, { recursive: existing.kind === 'dir' });
         if (existing.kind === 'dir' || existing.kind === 'symlink') this.resolver.invalidate();
+        if (existing.kind === 'dir') {
+          for (const k of this.dirTimes.keys())
+            if (k === key || k.startsWith(`${key}/`)) this.dirTimes.delete(k);
+        }
       }
     }
 
@@ -190,7 +203,7 @@ class Extraction {
         }
         await this.owner(host, h);
         await this.applyXattrs(host, 'dir', h);
-        this.dirTimes.push({ real, entry: h.name, mtimeMs: h.mtimeMs, mode: h.mode });
+        this.dirTime(key, { real, entry: h.name, mtimeMs: h.mtimeMs, mode: h.mode });
         return;
       case 'file':
         return this.file(h, host, key, body);
@@ -220,6 +233,11 @@ class Extraction {
   }
 
   private readonly seen = new Set<string>();
+
+  private dirTime(key: string, d: { real: string[]; entry: string; mtimeMs: number; mode: number }): void {
+    this.dirTimes.delete(key);
+    this.dirTimes.set(key, d);
+  }
 
   private async file(
     h: TarHeader,

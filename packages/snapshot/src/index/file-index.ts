@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { throwIfAborted } from '../errors.js';
+import { SnapshotError, throwIfAborted } from '../errors.js';
 import { layerPathComponents, MAX_SYMLINKS, symlinkLoop } from '../extract/root-resolver.js';
 import { decompressAuto } from '../layer/compression.js';
 import { classifyWhiteout } from '../layer/whiteout.js';
@@ -16,7 +16,11 @@ export interface IndexEntry {
   uid: number;
   gid: number;
   size: number;
-  /** Symlink target, or the path (relative to the root) a hardlink shares its inode with. */
+  /**
+   * Symlink target, or the path (relative to the root, no symlink in it) of the file a hardlink shares
+   * its inode with: the first of its names in {@link FileIndex.entries} order, which is shown as the
+   * file. A hardlink's mode, owner, size and time are the file's. A hardlink to a symlink is a symlink.
+   */
   linkname: string;
   mtimeMs: number;
   /** True for a directory no layer listed, implied by a path below it (root-owned, 0755). */
@@ -41,20 +45,28 @@ export interface FileIndexOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * One entry of a layer summary, in tar order: `[path, type, mode, uid, gid, size, linkname, mtimeMs]`,
+ * or a whiteout as `[path, 'whiteout']` (`.wh.<name>`: `path` is `<dir>/<name>`) or `[dir, 'opaque']`
+ * (`.wh..wh..opq`). Whiteouts stay in place because, as in extraction, they resolve their directory
+ * through the symlinks of the moment and spare only what the layer wrote before them.
+ */
+type SummaryRecord =
+  | [string, TarEntryType, number, number, number, number, string, number]
+  | [string, 'whiteout' | 'opaque'];
+
 /** What one layer contributes, cached per digest. */
 interface LayerSummary {
-  version: 1;
-  /** [path, type, mode, uid, gid, size, linkname, mtimeMs] in tar order. */
-  entries: [string, TarEntryType, number, number, number, number, string, number][];
-  /** Paths removed by `.wh.<name>` (lower layers only). */
-  whiteouts: string[];
-  /** Directories made opaque by `.wh..wh..opq` (lower layers only). */
-  opaques: string[];
-  /** Content (base64) of captured files. */
+  /** 2: whiteouts in tar order among the entries, captures keyed by record number (1 applied them apart). */
+  version: 2;
+  records: SummaryRecord[];
+  /** Content (base64) of captured files, by record number. */
   captured: Record<string, string>;
-  /** Files that were candidates for capture but too big; a later capture need not re-read them. */
-  tooBig: string[];
+  /** Record numbers of files that were candidates for capture but too big; a later capture need not re-read them. */
+  tooBig: number[];
 }
+
+const SUMMARY_VERSION = 2;
 
 // Summaries of layers already read in this process, by digest; bounded only by the number of
 // distinct layers a process sees (each costs its header list, not its content).
@@ -64,6 +76,8 @@ interface Node {
   entry: IndexEntry;
   children?: Map<string, Node>;
   content?: Buffer;
+  /** Shared by the names of one inode (hardlinks); the first name in walk order is shown as the file. */
+  inode?: object;
 }
 
 function implicitDir(): Node {
@@ -108,41 +122,11 @@ export class FileIndex {
     p: string,
     options: { followFinal?: boolean } = {},
   ): { path: string; entry: IndexEntry | undefined } | undefined {
-    const followFinal = options.followFinal !== false;
-    const queue = splitPath(p, true);
-    const cur: string[] = [];
-    const stack: Node[] = [this.root];
-    let links = 0;
-    while (queue.length > 0) {
-      const part = queue.shift()!;
-      if (part === '..') {
-        if (cur.length > 0) {
-          cur.pop();
-          stack.pop();
-        }
-        continue;
-      }
-      const dir = stack[stack.length - 1]!;
-      if (dir.entry.type !== 'dir') return undefined;
-      const child = dir.children?.get(part);
-      const last = queue.length === 0;
-      if (!child) return last ? { path: [...cur, part].join('/'), entry: undefined } : undefined;
-      if (child.entry.type === 'symlink' && (!last || followFinal)) {
-        if (++links > MAX_SYMLINKS) {
-          throw symlinkLoop(`/${splitPath(p).join('/')}`);
-        }
-        const target = child.entry.linkname;
-        if (target.startsWith('/')) {
-          cur.length = 0;
-          stack.length = 1;
-        }
-        queue.unshift(...target.split('/').filter((s) => s !== '' && s !== '.'));
-        continue;
-      }
-      cur.push(part);
-      stack.push(child);
-    }
-    return { path: cur.join('/'), entry: stack[stack.length - 1]!.entry };
+    const r = follow(this.root, splitPath(p, true), {
+      followFinal: options.followFinal !== false,
+      entry: `/${splitPath(p).join('/')}`,
+    });
+    return r && { path: r.path.join('/'), entry: r.node?.entry };
   }
 
   /** True when the path resolves to an entry (final symlink not followed: a dangling link exists). */
@@ -154,9 +138,8 @@ export class FileIndex {
   readCaptured(p: string): Buffer | undefined {
     const r = this.resolve(p);
     if (!r?.entry) return undefined;
-    let n = this.node(splitPath(r.path));
-    if (n?.entry.type === 'hardlink') n = this.node(splitPath(n.entry.linkname));
-    return n?.content;
+    // Every name of a hardlinked file holds its content.
+    return this.node(splitPath(r.path))?.content;
   }
 
   /** Every entry, depth first with names sorted, as `[path, entry]` (root excluded). */
@@ -185,36 +168,29 @@ function cachePath(cacheDir: string, digest: string): string {
 
 async function summarize(layer: IndexLayer, options: FileIndexOptions): Promise<LayerSummary> {
   const max = options.maxCaptureSize ?? 1024 * 1024;
-  const summary: LayerSummary = {
-    version: 1,
-    entries: [],
-    whiteouts: [],
-    opaques: [],
-    captured: {},
-    tooBig: [],
-  };
+  const summary: LayerSummary = { version: SUMMARY_VERSION, records: [], captured: {}, tooBig: [] };
   const tar = await decompressAuto(await layer.open());
   for await (const { header: h, body } of readTar(tar)) {
     throwIfAborted(options.signal);
     const parts = layerPathComponents(h.name);
-    if (parts.length === 0) continue;
+    if (parts.length === 0) continue; // the root's own entry: extraction applies only its times
     const p = parts.join('/');
     const wh = classifyWhiteout(parts[parts.length - 1]!);
-    if (wh) {
-      const dir = parts.slice(0, -1).join('/');
-      if (wh.kind === 'opaque') summary.opaques.push(dir);
-      else summary.whiteouts.push(dir ? `${dir}/${wh.target}` : wh.target);
-      continue;
-    }
-    const linkname =
-      h.type === 'hardlink' ? layerPathComponents(h.linkname, 'hardlink target').join('/') : h.linkname;
-    summary.entries.push([p, h.type, h.mode, h.uid, h.gid, h.size, linkname, h.mtimeMs]);
-    if (h.type === 'file' && options.capture?.(p)) {
-      if (h.size > max) summary.tooBig.push(p);
-      else {
-        const chunks: Buffer[] = [];
-        for await (const c of body()) chunks.push(c);
-        summary.captured[p] = Buffer.concat(chunks).toString('base64');
+    if (wh?.kind === 'opaque') summary.records.push([parts.slice(0, -1).join('/'), 'opaque']);
+    else if (wh) {
+      if (wh.target === '' || wh.target === '.' || wh.target === '..') throw badWhiteout(h.name);
+      summary.records.push([[...parts.slice(0, -1), wh.target].join('/'), 'whiteout']);
+    } else {
+      const linkname =
+        h.type === 'hardlink' ? layerPathComponents(h.linkname, 'hardlink target').join('/') : h.linkname;
+      const n = summary.records.push([p, h.type, h.mode, h.uid, h.gid, h.size, linkname, h.mtimeMs]) - 1;
+      if (h.type === 'file' && options.capture?.(p)) {
+        if (h.size > max) summary.tooBig.push(n);
+        else {
+          const chunks: Buffer[] = [];
+          for await (const c of body()) chunks.push(c);
+          summary.captured[n] = Buffer.concat(chunks).toString('base64');
+        }
       }
     }
   }
@@ -224,8 +200,8 @@ async function summarize(layer: IndexLayer, options: FileIndexOptions): Promise<
 /** True when a cached summary lacks the content of a file `capture` now selects. */
 function missingCapture(s: LayerSummary, capture: FileIndexOptions['capture']): boolean {
   if (!capture) return false;
-  return s.entries.some(
-    ([p, type]) => type === 'file' && capture(p) && !(p in s.captured) && !s.tooBig.includes(p),
+  return s.records.some(
+    (r, n) => r[1] === 'file' && capture(r[0]) && !(n in s.captured) && !s.tooBig.includes(n),
   );
 }
 
@@ -235,9 +211,9 @@ async function loadSummary(layer: IndexLayer, options: FileIndexOptions): Promis
     const file = cachePath(options.cacheDir, layer.digest);
     try {
       s = JSON.parse(await fsp.readFile(file, 'utf8')) as LayerSummary;
-      if (s.version !== 1 || !Array.isArray(s.entries)) throw new Error('unknown format');
+      // An older format (or a corrupt file) is rebuilt rather than trusted.
+      if (s.version !== SUMMARY_VERSION || !Array.isArray(s.records)) throw new Error('unknown format');
     } catch {
-      // Missing, or corrupt: rebuilt rather than trusted.
       s = undefined;
     }
   }
@@ -260,56 +236,217 @@ async function loadSummary(layer: IndexLayer, options: FileIndexOptions): Promis
   return s;
 }
 
-function apply(root: Node, s: LayerSummary): void {
-  const locate = (parts: string[], create: boolean): Node | undefined => {
-    let n = root;
-    for (const part of parts) {
-      let child = n.children?.get(part);
-      if (!child) {
-        if (!create) return undefined;
-        child = implicitDir();
-        n.children ??= new Map();
-        n.children.set(part, child);
-      } else if (create && child.entry.type !== 'dir') {
-        // A non-directory where a layer puts children: the layer replaces it (as extraction does).
-        const replacement = implicitDir();
-        n.children!.set(part, replacement);
-        child = replacement;
+function badWhiteout(entry: string): SnapshotError {
+  return new SnapshotError('KILN_PATH_ESCAPE', 'a whiteout must name one entry of its own directory', {
+    entry,
+  });
+}
+
+/**
+ * Follows path components from `root` through symlinks as the kernel does after chroot: absolute targets
+ * start at the root, `..` stops there, more than {@link MAX_SYMLINKS} links is `KILN_SYMLINK_LOOP`
+ * naming `entry`; a final symlink only with `followFinal`. Lenient: a missing last component gives its
+ * path and no node; anything else missing, or a non-directory on the way, gives undefined. `strict`, as
+ * extraction resolves an entry's directory: missing directories are made when `create` (else undefined),
+ * a non-directory on the way is `KILN_ENTRY_INVALID`.
+ */
+function follow(
+  root: Node,
+  components: readonly string[],
+  opts: { followFinal: boolean; entry: string; strict?: boolean; create?: boolean },
+): { path: string[]; node: Node | undefined } | undefined {
+  const queue = [...components];
+  const path: string[] = [];
+  const nodes: Node[] = [root];
+  let links = 0;
+  while (queue.length > 0) {
+    const part = queue.shift()!;
+    if (part === '..') {
+      if (path.length > 0) {
+        path.pop();
+        nodes.pop();
+      }
+      continue;
+    }
+    const dir = nodes[nodes.length - 1]!;
+    if (dir.entry.type !== 'dir') return undefined;
+    let child = dir.children!.get(part);
+    const last = queue.length === 0;
+    if (!child) {
+      if (!opts.strict) return last ? { path: [...path, part], node: undefined } : undefined;
+      if (!opts.create) return undefined;
+      child = implicitDir();
+      dir.children!.set(part, child);
+    } else if (child.entry.type === 'symlink' && (opts.followFinal || !last)) {
+      if (++links > MAX_SYMLINKS) throw symlinkLoop(opts.entry);
+      const target = child.entry.linkname;
+      if (target.startsWith('/')) {
+        path.length = 0;
+        nodes.length = 1;
+      }
+      queue.unshift(...splitPath(target, true));
+      continue;
+    } else if (opts.strict && child.entry.type !== 'dir') {
+      throw new SnapshotError(
+        'KILN_ENTRY_INVALID',
+        `/${[...path, part].join('/')} is a ${child.entry.type}, not a directory`,
+        { entry: opts.entry },
+      );
+    }
+    path.push(part);
+    nodes.push(child);
+  }
+  return { path, node: nodes[nodes.length - 1] };
+}
+
+/** A directory reached by {@link Stack.resolveDir}: its real path (no symlink in it) and node. */
+interface Located {
+  path: string[];
+  node: Node;
+}
+
+/**
+ * The index being built, changed one layer entry at a time exactly as `extractLayer` changes a root
+ * directory (see its RootResolver): an entry's parent is resolved through the symlinks already there
+ * (absolute targets restart at the root, `..` stops at it, {@link MAX_SYMLINKS} at most), missing
+ * directories on the way are made (0755, root's), and the entry is put where that leads, replacing
+ * what was there (a directory merges with a directory). So `etc -> /x/etc` then `etc/passwd` leaves
+ * `etc` a symlink and `x/etc/passwd` a file, as on disk. Any disagreement with the extractor is a bug:
+ * `test/index-extract-equivalence.test.ts` compares both on a corpus and on random stacks.
+ */
+class Stack {
+  readonly root = implicitDir();
+  /** Real paths written by the layer being applied (and their parents): its whiteouts spare them. */
+  private touched = new Set<string>();
+  private linked = false;
+
+  /**
+   * Resolves directory components to a directory, following symlinks; missing ones are made when
+   * `create`, else the answer is undefined. A non-directory in the way is `KILN_ENTRY_INVALID`.
+   */
+  private resolveDir(components: readonly string[], entry: string, create: boolean): Located | undefined {
+    // Most paths name directories that are there: no link to follow, nothing to make.
+    let n = this.root;
+    for (const part of components) {
+      const child = n.children!.get(part);
+      if (child?.entry.type !== 'dir' || part === '..') {
+        const r = follow(this.root, components, { followFinal: true, entry, strict: true, create });
+        return r && { path: r.path, node: r.node! };
       }
       n = child;
     }
-    return n;
-  };
-  // Whiteouts and opaque markers hide lower layers only: apply them before this layer's entries.
-  for (const w of s.whiteouts) {
-    const parts = w.split('/');
-    locate(parts.slice(0, -1), false)?.children?.delete(parts[parts.length - 1]!);
+    return { path: components as string[], node: n };
   }
-  for (const o of s.opaques) {
-    const n = locate(o ? o.split('/') : [], false);
-    if (n?.children) n.children = new Map();
-  }
-  for (const [p, type, mode, uid, gid, size, linkname, mtimeMs] of s.entries) {
-    const parts = p.split('/');
-    const parent = locate(parts.slice(0, -1), true)!;
-    const name = parts[parts.length - 1]!;
-    const old = parent.children!.get(name);
-    const entry: IndexEntry = { type, mode, uid, gid, size, linkname, mtimeMs };
-    if (type === 'hardlink') {
-      const target = locate(linkname.split('/'), false);
-      if (target?.entry.type === 'dir') continue; // not a valid hardlink: extraction rejects it too
-      if (target) Object.assign(entry, { mode: target.entry.mode, size: target.entry.size });
+
+  /** Applies one layer's summary, in tar order. */
+  apply(s: LayerSummary): void {
+    this.touched = new Set();
+    // Only entries before a whiteout need to be remembered.
+    const lastWhiteout = s.records.findLastIndex((r) => r.length === 2);
+    for (const [n, r] of s.records.entries()) {
+      if (r.length === 2) this.whiteout(r[0], r[1]);
+      else this.entry(r, s.captured[n], n < lastWhiteout);
     }
-    const node: Node = { entry };
+  }
+
+  private whiteout(p: string, kind: 'whiteout' | 'opaque'): void {
+    const parts = p === '' ? [] : p.split('/');
+    const dirParts = kind === 'opaque' ? parts : parts.slice(0, -1);
+    const dir = this.resolveDir(dirParts, p, false);
+    if (!dir) return; // nothing below to hide
+    const names = kind === 'opaque' ? [...dir.node.children!.keys()] : [parts[parts.length - 1]!];
+    for (const name of names) {
+      // A whiteout hides lower layers only: what this layer wrote stays.
+      if (!this.touched.has([...dir.path, name].join('/'))) dir.node.children!.delete(name);
+    }
+  }
+
+  private entry(
+    r: Extract<SummaryRecord, { length: 8 }>,
+    captured: string | undefined,
+    track: boolean,
+  ): void {
+    const [p, type, mode, uid, gid, size, linkname, mtimeMs] = r;
+    const parts = p.split('/');
+    const name = parts[parts.length - 1]!;
+    const dir = this.resolveDir(parts.slice(0, -1), p, true)!;
+    const real = [...dir.path, name];
+    for (let i = track ? real.length : 0; i > 0; i--) {
+      const key = real.slice(0, i).join('/');
+      if (this.touched.has(key)) break; // and so are its parents
+      this.touched.add(key);
+    }
+    const siblings = dir.node.children!;
+    const old = siblings.get(name);
+    // What is there is replaced, never written through; a directory merges with a directory.
+    if (old && !(old.entry.type === 'dir' && type === 'dir')) siblings.delete(name);
+    if (type === 'hardlink') {
+      siblings.set(name, this.link(linkname, p));
+      return;
+    }
+    const node: Node = { entry: { type, mode, uid, gid, size, linkname, mtimeMs } };
     if (type === 'dir') node.children = old?.entry.type === 'dir' ? old.children : new Map();
-    if (p in s.captured) node.content = Buffer.from(s.captured[p]!, 'base64');
-    parent.children!.set(name, node);
+    if (captured !== undefined) node.content = Buffer.from(captured, 'base64');
+    siblings.set(name, node);
+  }
+
+  /**
+   * A new name for the object `target` names (its directories resolved, a final symlink not followed,
+   * as link(2) does), which must be there and not a directory (`KILN_BAD_HARDLINK`).
+   */
+  private link(target: string, entry: string): Node {
+    const parts = target === '' ? [] : target.split('/');
+    const name = parts.pop();
+    // link(2) resolves the directories of the target path, not a final symlink.
+    const node =
+      name === undefined ? this.root : this.resolveDir(parts, entry, false)?.node.children?.get(name);
+    if (!node || node.entry.type === 'dir') {
+      throw new SnapshotError(
+        'KILN_BAD_HARDLINK',
+        `hardlink target ${JSON.stringify(target)} is ${node ? 'a directory' : 'not in the root'}`,
+        { entry },
+      );
+    }
+    // A symlink's other name is a symlink; only files and special files are shown as hardlinks.
+    if (node.entry.type === 'symlink') return { entry: { ...node.entry } };
+    this.linked = true;
+    node.inode ??= {};
+    const copy: Node = { entry: { ...node.entry }, inode: node.inode };
+    if (node.content) copy.content = node.content;
+    return copy;
+  }
+
+  /**
+   * The finished index. The names of each inode left are told apart as a tar writer would: the first
+   * in walk order is shown as the file, the others as hardlinks to it.
+   */
+  finish(): FileIndex {
+    if (this.linked) {
+      const first = new Map<object, string>();
+      const walk = (n: Node, prefix: string) => {
+        for (const name of [...n.children!.keys()].sort()) {
+          const child = n.children!.get(name)!;
+          const p = prefix ? `${prefix}/${name}` : name;
+          if (child.inode) {
+            const primary = first.get(child.inode);
+            if (primary === undefined) first.set(child.inode, p);
+            else child.entry = { ...child.entry, type: 'hardlink', linkname: primary };
+          }
+          if (child.children) walk(child, p);
+        }
+      };
+      walk(this.root, '');
+    }
+    return new FileIndex(this.root);
   }
 }
 
 /**
  * buildFileIndex: reads the tar headers of each layer (bottom first) — never extracting, and
- * skipping content except `capture`d small files — and merges them into a {@link FileIndex}.
+ * skipping content except `capture`d small files — and merges them into a {@link FileIndex}
+ * the way `extractLayer` applies them to a directory (symlinked parents followed inside the
+ * root, whiteouts resolved likewise, hardlinks resolved to what they name), refusing what it
+ * refuses (`KILN_ENTRY_INVALID`, `KILN_SYMLINK_LOOP`, `KILN_BAD_HARDLINK`, `KILN_PATH_ESCAPE`).
  * Each layer's summary is cached by digest in memory and, with `cacheDir`, on disk, so an
  * index over known layers costs no download at all.
  */
@@ -318,7 +455,7 @@ export async function buildFileIndex(
   options: FileIndexOptions = {},
 ): Promise<FileIndex> {
   const summaries = await Promise.all(layers.map((l) => loadSummary(l, options)));
-  const root = implicitDir();
-  for (const s of summaries) apply(root, s);
-  return new FileIndex(root);
+  const stack = new Stack();
+  for (const s of summaries) stack.apply(s);
+  return stack.finish();
 }

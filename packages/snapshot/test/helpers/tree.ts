@@ -50,10 +50,13 @@ export function writeTree(root: string, spec: TreeSpec): void {
   }
 }
 
-/** One line per object: type, mode, owner, size/target/content digest; mtimes left out unless asked. */
+/**
+ * One line per object: type, mode, owner, size/target/content digest; mtimes left out unless asked,
+ * content and owners unless told not to (`content: false`, `owners: false`).
+ */
 export function describeTree(
   root: string,
-  options: { mtimes?: boolean; skip?: (rel: string) => boolean } = {},
+  options: { mtimes?: boolean; skip?: (rel: string) => boolean; content?: boolean; owners?: boolean } = {},
 ): string[] {
   const out: string[] = [];
   const inodes = new Map<string, string>();
@@ -72,13 +75,14 @@ export function describeTree(
         const key = `${st.dev}:${st.ino}`;
         const link = st.nlink > 1 ? inodes.get(key) : undefined;
         if (st.nlink > 1 && !link) inodes.set(key, r);
-        what = link
-          ? `hardlink of ${link}`
-          : `file ${st.size} ${fs.readFileSync(p).toString('base64').slice(0, 40)}`;
+        const content =
+          options.content === false ? '' : ` ${fs.readFileSync(p).toString('base64').slice(0, 40)}`;
+        what = link ? `hardlink of ${link}` : `file ${st.size}${content}`;
       } else if (st.isFIFO()) what = 'fifo';
       else if (st.isCharacterDevice()) what = `char ${st.rdev}`;
       else what = 'other';
-      out.push(`${r} ${what} ${st.isSymbolicLink() ? '' : mode} ${st.uid}:${st.gid}${t}`);
+      const owner = options.owners === false ? '' : ` ${st.uid}:${st.gid}`;
+      out.push(`${r} ${what} ${st.isSymbolicLink() ? '' : mode}${owner}${t}`);
       if (st.isDirectory()) walk(p, r);
     }
   };

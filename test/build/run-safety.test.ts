@@ -303,8 +303,9 @@ const CASES: SafetyCase[] = [
     error: { code: 'KILN_RUN_MOUNT', message: /Dockerfile:2: \/dev resolves to \/ in the image/ },
   },
   {
-    // The file index records etc/passwd under a directory `etc`, the disk has `etc` a symlink to the host path: kiln
-    // read the host's file for HOME and for COPY --from until reads resolved the rootfs's own symlinks.
+    // The disk has `etc` a symlink to the host path and passwd at that path inside the rootfs (the file index now
+    // says the same; it used to record etc/passwd under a directory `etc`): kiln read the host's file for HOME and
+    // for COPY --from until reads resolved the rootfs's own symlinks.
     name: 'reads through a symlinked /etc (HOME, COPY --from) stay inside',
     layers: (m) => [
       [

@@ -21,7 +21,21 @@ export interface TreeNode {
   devminor?: number;
   /** Opens the content again (small files may come back as bytes); absent for base-image files. */
   open?: () => Promise<Readable | Buffer> | Readable | Buffer;
+  /**
+   * Shared by every name of one hardlinked file (a hardlink's `linkname` names the first of them, which may be
+   * replaced later while the others keep the old file).
+   */
+  inode?: object;
 }
+
+/** One entry of a layer, in layer order, for {@link FileTree.applyLayer}; whiteouts are `.wh.` names. */
+export interface TreeLayerEntry {
+  path: string;
+  node: TreeNode;
+}
+
+const OPAQUE = '.wh..wh..opq';
+const WHITEOUT = '.wh.';
 
 const MAX_LINKS = 40;
 
@@ -89,8 +103,23 @@ export class FileTree {
    * would be created.
    */
   resolve(path: string, followFinal: boolean): string {
+    return this.follow(path.split('/'), followFinal, path)!;
+  }
+
+  /**
+   * Follows path components through the tree's symlinks (chroot rules; a final symlink only when `followFinal`).
+   * Lenient (no `strict`): missing or non-directory components are kept as written. `strict`, as the extractor
+   * resolves an entry's directory: missing directories are made when `strict.create` (else undefined), a
+   * non-directory on the way is `KILN_NOT_A_DIRECTORY`.
+   */
+  private follow(
+    components: readonly string[],
+    followFinal: boolean,
+    entry: string,
+    strict?: { create: boolean },
+  ): string | undefined {
     let hops = 0;
-    const parts = path.split('/').filter((p) => p !== '' && p !== '.');
+    const parts = components.filter((p) => p !== '' && p !== '.');
     const out: string[] = [];
     while (parts.length > 0) {
       const part = parts.shift()!;
@@ -101,15 +130,82 @@ export class FileTree {
       out.push(part);
       const cur = out.join('/');
       const node = this.nodes.get(cur);
-      if (node?.type !== 'symlink' || (!followFinal && parts.length === 0)) continue;
-      if (++hops > MAX_LINKS)
-        throw new KilnError('KILN_SYMLINK_LOOP', `too many levels of symbolic links resolving /${path}`);
-      out.pop();
-      const target = node.linkname ?? '';
-      if (target.startsWith('/')) out.length = 0;
-      parts.unshift(...target.split('/').filter((p) => p !== '' && p !== '.'));
+      if (node?.type === 'symlink' && (followFinal || parts.length > 0)) {
+        if (++hops > MAX_LINKS)
+          throw new KilnError('KILN_SYMLINK_LOOP', `too many levels of symbolic links resolving /${entry}`);
+        out.pop();
+        const target = node.linkname ?? '';
+        if (target.startsWith('/')) out.length = 0;
+        parts.unshift(...target.split('/').filter((p) => p !== '' && p !== '.'));
+      } else if (strict && !node) {
+        if (!strict.create) return undefined;
+        this.set(cur, { type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0 });
+      } else if (strict && node?.type !== 'dir') {
+        throw new KilnError('KILN_NOT_A_DIRECTORY', `/${entry}: /${cur} is not a directory`);
+      }
     }
     return out.join('/');
+  }
+
+  /**
+   * Applies one layer's entries in order, the way the extractor applies a layer to a root directory (and
+   * buildFileIndex to the base image's index), so that the tree is what the image is once unpacked: an
+   * entry's parent directories are resolved through the symlinks in the tree (`etc -> /x/etc` puts
+   * `etc/passwd` at `x/etc/passwd` and `etc` stays a link), missing ones are made (0755, root's), what is at
+   * the entry's path is replaced (a directory merges with a directory), whiteouts resolve their directory the
+   * same way and spare what this layer wrote, and a hardlink takes the file its target path names (its
+   * directories resolved, a final symlink not followed): a hardlink to a symlink is that symlink. Throws
+   * `KILN_NOT_A_DIRECTORY`, `KILN_SYMLINK_LOOP` or `KILN_BAD_HARDLINK` where the extractor fails.
+   */
+  applyLayer(entries: Iterable<TreeLayerEntry>): void {
+    const touched = new Set<string>();
+    for (const { path, node } of entries) {
+      const parts = path.split('/').filter((p) => p !== '' && p !== '.');
+      const name = parts.pop();
+      if (name === undefined) {
+        // The root's own entry: only its metadata.
+        if (node.type === 'dir') this.nodes.set('', node);
+        continue;
+      }
+      if (name === OPAQUE || name.startsWith(WHITEOUT)) {
+        const target = name.slice(WHITEOUT.length);
+        if (name !== OPAQUE && (target === '' || target === '.' || target === '..'))
+          throw new KilnError(
+            'KILN_PATH_ESCAPE',
+            `/${path}: a whiteout must name one entry of its own directory`,
+          );
+        const dir = this.follow(parts, true, path, { create: false });
+        if (dir === undefined) continue; // nothing below to hide
+        const hidden = name === OPAQUE ? this.children(dir) : [join(dir, target)];
+        for (const p of hidden) if (!touched.has(p)) this.delete(p);
+        continue;
+      }
+      const real = join(this.follow(parts, true, path, { create: true })!, name);
+      for (const p of [real, ...ancestors(real).reverse()]) {
+        if (touched.has(p)) break; // and so are its parents
+        touched.add(p);
+      }
+      const old = this.nodes.get(real);
+      if (old && !(old.type === 'dir' && node.type === 'dir')) this.delete(real);
+      this.set(real, node.type === 'hardlink' ? this.linkTo(node.linkname ?? '', path) : node);
+    }
+  }
+
+  /** What a hardlink to `target` is: another name of the file there (never a directory), or the symlink there. */
+  private linkTo(target: string, entry: string): TreeNode {
+    const parts = target.split('/').filter((p) => p !== '' && p !== '.');
+    const name = parts.pop();
+    const dir = name === undefined ? undefined : this.follow(parts, true, entry, { create: false });
+    const real = dir === undefined ? undefined : join(dir, name!);
+    const node = real === undefined ? undefined : this.nodes.get(real);
+    if (!node || node.type === 'dir')
+      throw new KilnError(
+        'KILN_BAD_HARDLINK',
+        `/${entry}: hardlink target /${target} is ${node ? 'a directory' : 'not in the image'}`,
+      );
+    if (node.type === 'symlink') return { ...node };
+    node.inode ??= {};
+    return { ...node, type: 'hardlink', linkname: node.type === 'hardlink' ? node.linkname! : real! };
   }
 
   /** Type of what `path` names after following every symlink, or undefined when it does not exist. */
@@ -121,6 +217,10 @@ export class FileTree {
   missingAncestors(path: string): string[] {
     return ancestors(path).filter((a) => !this.nodes.has(a));
   }
+}
+
+function join(dir: string, name: string): string {
+  return dir === '' ? name : `${dir}/${name}`;
 }
 
 /** A copy of a tree that can change without affecting the original (stage inheritance). */

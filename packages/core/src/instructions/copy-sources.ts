@@ -8,7 +8,7 @@ import {
 } from '@kiln/context';
 import { KilnError } from '../errors.js';
 import { toImagePath } from '../fs/posix-path.js';
-import type { FileTree } from '../fs/tree.js';
+import type { FileTree, NodeType, TreeNode } from '../fs/tree.js';
 import type { BaseContentReader } from '../stage/stage-state.js';
 import type { MatchedSource, SourceEntry } from './copy-plan.js';
 
@@ -125,12 +125,21 @@ export function contextProvider(source: ContextSource, ignore: PathFilter | unde
 
 /** COPY --from sources: another stage's (or image's) filesystem, with ownership kept. */
 export function treeProvider(tree: FileTree, base: BaseContentReader): CopySourceProvider {
+  /** A hardlink's own kind: its first name's (a file, unless that is a special file). */
+  const kindOf = (n: TreeNode): NodeType => {
+    if (n.type !== 'hardlink') return n.type;
+    const first = n.linkname === undefined ? undefined : tree.get(n.linkname);
+    return n.inode && first?.inode === n.inode && first.type !== 'hardlink' ? first.type : 'file';
+  };
+  // A hardlink is copied as the file it is another name of (its first name may not be copied, and would name
+  // another file at the destination); hardlinks within a copied directory are kept below (see match).
   const entryOf = (p: string): SourceEntry => {
     const n = tree.get(p)!;
-    const s: SourceEntry = { type: n.type, mode: n.mode, uid: n.uid, gid: n.gid, size: n.size };
+    const type = kindOf(n);
+    const s: SourceEntry = { type, mode: n.mode, uid: n.uid, gid: n.gid, size: n.size };
     if (n.mtime !== undefined) s.mtime = n.mtime;
-    if (n.linkname !== undefined) s.linkname = n.linkname;
-    if (n.type === 'file') s.open = n.open ?? (() => base.open(p));
+    if (n.linkname !== undefined && n.type !== 'hardlink') s.linkname = n.linkname;
+    if (type === 'file') s.open = n.open ?? (() => base.open(p));
     return s;
   };
   return {
@@ -164,10 +173,20 @@ export function treeProvider(tree: FileTree, base: BaseContentReader): CopySourc
         const m: MatchedSource = { path: p, entry: entryOf(real) };
         if (tree.get(real)!.type === 'dir') {
           m.children = [];
+          // The first copied name of a hardlinked file is the file, the others hardlinks to it (relative paths).
+          const firsts = new Map<object, string>();
           for (const c of tree.walk(real)) {
             const rel = real === '' ? c : c.slice(real.length + 1);
             if (exclude?.ignores(rel)) continue;
-            m.children.push({ rel, entry: entryOf(c) });
+            const entry = entryOf(c);
+            const inode = tree.get(c)!.inode;
+            const first = inode && firsts.get(inode);
+            if (first) {
+              entry.type = 'hardlink';
+              entry.linkname = first;
+              delete entry.open;
+            } else if (inode) firsts.set(inode, rel);
+            m.children.push({ rel, entry });
           }
         }
         out.push(m);

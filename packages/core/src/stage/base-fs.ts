@@ -38,6 +38,11 @@ export function baseFilesystem(
         mtime: e.mtimeMs,
       };
       if (e.linkname) node.linkname = e.linkname;
+      if (e.type === 'hardlink') {
+        // The index lists a file's first name before its hardlinks, which name it.
+        const first = t.get(e.linkname);
+        if (first) node.inode = first.inode ??= {};
+      }
       t.set(p, node);
     }
     return t;

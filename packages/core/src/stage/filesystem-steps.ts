@@ -63,7 +63,7 @@ async function commitLayer(
   createdBy: string,
 ) {
   const rec = await writeLayer(plannedToLayerEntries(entries), layerOptions(ctx));
-  for (const e of entries) tree.set(e.path, e.node);
+  tree.applyLayer(entries);
   await appendLayer(ctx, state, rec, createdBy);
   return { digest: rec.digest, size: rec.size };
 }
@@ -340,7 +340,7 @@ export async function applyCopy(ctx: StageContext, state: StageState, ins: CopyI
         dest: path.posix.join(destDir, src.keepPath ?? src.path),
         multiple: false,
       });
-      for (const e of planned) tree.set(e.path, e.node);
+      tree.applyLayer(planned);
       entries.push(...planned);
     }
   } else entries = planCopy({ ...common, sources, dest: ins.dest, multiple });

@@ -7,7 +7,7 @@ import { KilnError } from '../errors.js';
 import type { RunMount } from '../executor.js';
 import { readInRoot } from '../executors/root-path.js';
 import { resolveRunUser, runHome } from '../executors/run-user.js';
-import { baseName, parentOf } from '../fs/posix-path.js';
+import { parentOf } from '../fs/posix-path.js';
 import type { FileTree, TreeNode } from '../fs/tree.js';
 import { DEFAULT_PATH, envToMap } from '../image/config.js';
 import { extractLayers } from '../image/extract-layers.js';
@@ -153,23 +153,16 @@ function lineSink(onLine: (line: string) => void): Writable & { tail(): string[]
   return Object.assign(w, { tail: () => tail });
 }
 
-/** Applies a layer's entries (whiteouts first) to the stage's tree. */
+/** Applies a RUN layer's entries to the stage's tree, in order, as the extractor applies them to the rootfs. */
 function applyToTree(tree: FileTree, entries: LayerEntry[]): void {
-  for (const e of entries) {
-    const name = baseName(e.path);
-    if (name === '.wh..wh..opq') for (const c of tree.children(parentOf(e.path))) tree.delete(c);
-    else if (name.startsWith('.wh.')) {
-      const dir = parentOf(e.path);
-      tree.delete(dir === '' ? name.slice(4) : `${dir}/${name.slice(4)}`);
-    }
-  }
-  for (const e of entries) {
-    if (baseName(e.path).startsWith('.wh.')) continue;
-    const node: TreeNode = { type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size ?? 0 };
-    if (e.mtime !== undefined) node.mtime = e.mtime;
-    if (e.linkname) node.linkname = e.linkname;
-    tree.set(e.path, node);
-  }
+  tree.applyLayer(
+    entries.map((e) => {
+      const node: TreeNode = { type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size ?? 0 };
+      if (e.mtime !== undefined) node.mtime = e.mtime;
+      if (e.linkname) node.linkname = e.linkname;
+      return { path: e.path, node };
+    }),
+  );
 }
 
 /**

@@ -194,9 +194,9 @@ async function decompressed(open: NonNullable<TreeNode['open']>, kind: string): 
  */
 async function archiveSource(ctx: StageContext, name: string, stream: Readable): Promise<MatchedSource> {
   const dir = await mkdtemp(path.join(ctx.workDir, 'add-'));
-  const children: { rel: string; entry: SourceEntry }[] = [];
+  // A name the archive lists again replaces the earlier member and takes the later position (tar's rule).
+  const members = new Map<string, SourceEntry>();
   let n = 0;
-  const seen = new Map<string, number>();
   for await (const { header: h, body } of readTar(stream)) {
     const rel = toImagePath(h.name);
     if (rel === '') continue;
@@ -219,14 +219,13 @@ async function archiveSource(ctx: StageContext, name: string, stream: Readable):
       entry.size = h.size;
       entry.open = () => createReadStream(file);
     }
-    if (seen.has(rel)) children.splice(seen.get(rel)!, 1);
-    seen.set(rel, children.length);
-    children.push({ rel, entry });
+    members.delete(rel);
+    members.set(rel, entry);
   }
   return {
     path: name,
     entry: { type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0 },
-    children,
+    children: [...members].map(([rel, entry]) => ({ rel, entry })),
     keepOwner: true,
   };
 }

@@ -14,3 +14,4 @@ export { subContext } from './sources/sub-context.js';
 export { type TarContextOptions, tarContext } from './sources/tar-context.js';
 export { type DownloadedFile, type DownloadUrlOptions, downloadUrl } from './sources/url-download.js';
 export type { ContextEntry, ContextEntryType, ContextSource, ListOptions, PathFilter } from './types.js';
+export { listIndexed } from './walk/context-index.js';

@@ -3,15 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  type ContextSource,
-  contextDigests,
-  dirContext,
-  type MemoryFile,
-  memoryContext,
-  tarContext,
-} from '../src/index.js';
-import { removeAll, tarOf, writeTree } from './helpers/fixture-tree.js';
+import { type ContextSource, contextDigests, dirContext, memoryContext, tarContext } from '../src/index.js';
+import { randomTreeFiles, removeAll, tarOf, writeTree } from './helpers/fixture-tree.js';
 
 /** Random trees: names with dots, spaces and non-ASCII; files, symlinks; unusual modes. */
 const segment = fc.constantFrom('a', 'b', 'c', '.x', 'sp ace', 'ü', 'Z9', 'long-name.txt');
@@ -21,24 +14,6 @@ const entry = fc.record({
   mode: fc.constantFrom(0o644, 0o755, 0o600, 0o4755, 0o2711),
   content: fc.string({ maxLength: 300 }),
 });
-
-type RandomEntry = { path: string[]; link?: string | undefined; mode: number; content: string };
-
-function toFiles(entries: RandomEntry[]): Record<string, MemoryFile> {
-  const files: Record<string, MemoryFile> = {};
-  const taken = new Set<string>();
-  for (const e of entries) {
-    const p = e.path.join('/');
-    // a path cannot be both a leaf and a directory
-    const parents = e.path.slice(0, -1).map((_, i) => e.path.slice(0, i + 1).join('/'));
-    if (taken.has(p) || parents.some((d) => files[d]) || [...taken].some((t) => t.startsWith(`${p}/`)))
-      continue;
-    for (const d of parents) taken.add(d);
-    taken.add(p);
-    files[p] = e.link !== undefined ? { linkname: e.link } : { content: e.content, mode: e.mode };
-  }
-  return files;
-}
 
 async function observe(source: ContextSource) {
   const listing: string[] = [];
@@ -51,7 +26,7 @@ describe('property: memory, dir and tar contexts of the same random tree agree',
   it('on listing and digests', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(entry, { minLength: 1, maxLength: 25 }), async (entries) => {
-        const files = toFiles(entries);
+        const files = randomTreeFiles(entries);
         const dir = await writeTree(files);
         const out = await mkdtemp(join(tmpdir(), 'kiln-prop-tar-'));
         try {

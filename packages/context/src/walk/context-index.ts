@@ -1,4 +1,4 @@
-import type { ContextSource, PathFilter } from '../types.js';
+import type { ContextEntry, ContextSource, PathFilter } from '../types.js';
 import { applyListOptions } from './apply-list-options.js';
 import { EntryTree } from './entry-tree.js';
 
@@ -31,4 +31,21 @@ async function build(source: ContextSource, ignore?: PathFilter): Promise<EntryT
   for await (const e of applyListOptions(source.list(ignore ? { ignore } : {}), ignore ? { ignore } : {}))
     tree.set(e);
   return tree;
+}
+
+/**
+ * listIndexed: the entries below `under` (a cleaned context path, `.` for all) after `ignore`, in listing
+ * order: what `source.list({ under, ignore })` gives, read from the source's {@link indexContext} instead of
+ * listing the directory again (a COPY of a directory used to walk it twice: once to match its sources, once
+ * for their contents).
+ */
+export async function listIndexed(
+  source: ContextSource,
+  under: string,
+  ignore?: PathFilter,
+): Promise<ContextEntry[]> {
+  const index = await indexContext(source, ignore);
+  const out: ContextEntry[] = [];
+  for (const node of index.walk(under)) out.push(node.entry);
+  return out;
 }

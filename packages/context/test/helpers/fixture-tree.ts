@@ -34,6 +34,30 @@ export function fixtureFiles(): Record<string, MemoryFile> {
   };
 }
 
+/** An entry of a random tree in the property tests: path segments, a symlink target or file content and mode. */
+export interface RandomEntry {
+  path: string[];
+  link?: string | undefined;
+  mode: number;
+  content: string;
+}
+
+/** randomTreeFiles: random entries as a consistent tree (a path is never both a leaf and a directory). */
+export function randomTreeFiles(entries: RandomEntry[]): Record<string, MemoryFile> {
+  const files: Record<string, MemoryFile> = {};
+  const taken = new Set<string>();
+  for (const e of entries) {
+    const p = e.path.join('/');
+    const parents = e.path.slice(0, -1).map((_, i) => e.path.slice(0, i + 1).join('/'));
+    if (taken.has(p) || parents.some((d) => files[d]) || [...taken].some((t) => t.startsWith(`${p}/`)))
+      continue;
+    for (const d of parents) taken.add(d);
+    taken.add(p);
+    files[p] = e.link !== undefined ? { linkname: e.link } : { content: e.content, mode: e.mode };
+  }
+  return files;
+}
+
 /** writeTree materialises `files` under a new temporary directory (modes set explicitly, umask aside). */
 export async function writeTree(files: Record<string, MemoryFile>, parent = tmpdir()): Promise<string> {
   const root = await mkdtemp(join(parent, 'kiln-ctx-fixture-'));

@@ -2,6 +2,7 @@ import {
   type ContextEntry,
   type ContextSource,
   isContextError,
+  listIndexed,
   matchSources,
   type PathFilter,
   resolveInContext,
@@ -74,8 +75,8 @@ export function contextProvider(source: ContextSource, ignore: PathFilter | unde
   };
   const children = async (dir: string, exclude: PathFilter | undefined) => {
     const out: { rel: string; entry: SourceEntry }[] = [];
-    const opts = ignore ? { ignore } : {};
-    for await (const e of source.list(dir === '.' || dir === '' ? opts : { ...opts, under: dir })) {
+    // From the listing matchSources made (the same source and filter), not a second walk of the directory.
+    for (const e of await listIndexed(source, dir === '' ? '.' : dir, ignore)) {
       if (ignore?.ignores(e.path)) continue;
       const rel = dir === '.' || dir === '' ? e.path : e.path.slice(dir.length + 1);
       if (excluded(exclude, rel)) continue;

@@ -31,7 +31,7 @@ class Bytes {
     this.buf = this.buf.subarray(out.length);
     return out;
   }
-  async skip(n: number): Promise<void> {
+  async discard(n: number): Promise<void> {
     for (let left = n; left > 0; ) {
       const got = await this.read(Math.min(left, 1 << 20));
       if (got.length === 0) return;
@@ -92,7 +92,7 @@ export async function layerXattrEntries(blobFile: string): Promise<XattrTarEntry
     const type = String.fromCharCode(h[156] || 0x30);
     if (type === 'x' || type === 'g' || type === 'L' || type === 'K') {
       const body = await r.read(size);
-      await r.skip(pad(size));
+      await r.discard(pad(size));
       if (type === 'x') pax = paxRecords(body);
       if (type === 'L') longName = text(body, 0, body.length);
       if (type === 'K') longLink = text(body, 0, body.length);
@@ -112,7 +112,7 @@ export async function layerXattrEntries(blobFile: string): Promise<XattrTarEntry
       entries.push({ name, type, linkname: linkname.replace(/^\.?\/+/, ''), xattrs });
     const content = pax.has('size') ? Number(pax.get('size')!.toString()) : size;
     // Links, devices, directories and FIFOs have no content whatever their size field says.
-    if (!'123456'.includes(type)) await r.skip(content + pad(content));
+    if (!'123456'.includes(type)) await r.discard(content + pad(content));
     pax = new Map();
     longName = undefined;
     longLink = undefined;

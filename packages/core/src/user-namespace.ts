@@ -38,6 +38,15 @@ export function currentIdMaps(): { uid: IdMapExtent[]; gid: IdMapExtent[] } {
   return { uid: read('/proc/self/uid_map'), gid: read('/proc/self/gid_map') };
 }
 
+/** Whether this user namespace allows setgroups(2): one that maps only its creator denies it (user_namespaces(7)). */
+export function setgroupsAllowed(): boolean {
+  try {
+    return readFileSync('/proc/self/setgroups', 'utf8').trim() !== 'deny';
+  } catch {
+    return true;
+  }
+}
+
 /** True inside a user namespace other than the machine's initial one (the maps are not the full identity). */
 export function inUserNamespace(): boolean {
   if (process.platform !== 'linux') return false;

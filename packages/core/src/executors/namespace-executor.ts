@@ -1,10 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { KilnError } from '../errors.js';
 import type { Executor, RunMount, RunRequest } from '../executor.js';
-import { SUBID_HINT } from '../user-namespace.js';
+import { SUBID_HINT, setgroupsAllowed } from '../user-namespace.js';
 import { envObject, runChild } from './child-process.js';
 import { findProgram } from './find-program.js';
 import { MountStubs } from './mount-stubs.js';
@@ -306,7 +306,7 @@ function mountArgs(m: RunMount, inner: string): string[] {
 function groupArgs(id: RunIdentity): string[] {
   // A user namespace that maps only its creator denies setgroups(2) (see user_namespaces(7)); there the
   // groups kiln has (none mapped) are kept, and a USER with supplementary groups is refused.
-  if (readFileSafe('/proc/self/setgroups').trim() === 'deny') {
+  if (!setgroupsAllowed()) {
     if (id.groups.some((g) => g !== id.gid))
       throw new KilnError(
         'KILN_RUN_USERNS',
@@ -315,14 +315,6 @@ function groupArgs(id: RunIdentity): string[] {
     return ['--keep-groups'];
   }
   return id.groups.length > 0 ? ['--groups', id.groups.join(',')] : ['--clear-groups'];
-}
-
-function readFileSafe(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return '';
-  }
 }
 
 /** The exit-code record of bubblewrap's `--json-status-fd` output (JSON lines; unknown members ignored). */

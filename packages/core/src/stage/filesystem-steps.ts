@@ -46,8 +46,8 @@ function userDatabase(state: StageState, tree: FileTree): UserDatabase {
       const c = await n.open();
       return (Buffer.isBuffer(c) ? c : await readAll(c)).toString('utf8');
     }
-    // Captured contents are the base image's; once a RUN unpacked the rootfs, the file there is current.
-    const cap = state.rootfsDir ? undefined : state.fs.base.captured?.(real);
+    // The base image's captured copy while it is current (see capturedFile), else the file itself.
+    const cap = state.capturedFile(real);
     if (cap) return cap.toString('utf8');
     return (await readAll(await state.openFile(real))).toString('utf8');
   };

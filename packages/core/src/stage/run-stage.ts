@@ -87,9 +87,7 @@ export function runStage(ctx: StageContext, index: number): Promise<StageResult>
 /** The filesystem of a finished stage, as the base of another (`FROM stage`) or a `COPY --from` source. */
 export function stageFilesystem(state: StageState): StageFilesystem {
   const base: StageFilesystem['base'] = { open: (p) => state.openFile(p) };
-  // Captured contents are the base image's: once the stage ran a RUN (its files are on disk, or were and can
-  // be unpacked again), /etc/passwd and the like may have changed, and reads must go to its files.
-  if (state.fs.base.captured && !state.rootfsDir && !state.reopen) base.captured = state.fs.base.captured;
+  if (state.fs.base.captured) base.captured = (p) => state.capturedFile(p);
   return { tree: () => state.tree(), base };
 }
 

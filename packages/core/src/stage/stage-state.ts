@@ -69,6 +69,14 @@ export class StageState {
     return this.fs.base.open(p);
   }
 
+  /**
+   * The base image's captured copy of a small file (etc/passwd…), while it is still the stage's file: never
+   * once the stage's files are on disk or were (a RUN may have changed them; they are read from there).
+   */
+  capturedFile(p: string): Buffer | undefined {
+    return this.rootfsDir || this.reopen ? undefined : this.fs.base.captured?.(p);
+  }
+
   /** Variables visible to expansion: ARGs in scope, overridden by ENV (Docker's precedence). */
   expansionEnv(): Map<string, string> {
     const env = new Map(this.args);
